@@ -1,0 +1,145 @@
+"""Leaky integrate-and-fire neuron: the spec (Params, State, step) and its torch implementation.
+
+Discrete-time dynamics per step ``t`` (all arithmetic in the input's float dtype)::
+
+    reset_t  = s_{t-1}                                   (the previous step's spike; detached)
+    r_t      = R if reset_t else max(r_{t-1} - 1, 0)     (refractory counter, R = refractory_steps)
+    a_t      = 1 if r_t == 0 else 0                      (input gate: blocked while refractory)
+    subtract: v_t = beta * v_{t-1} + a_t * x_t - reset_t * v_th
+    zero:     v_t = beta * ((1 - reset_t) * v_{t-1}) + a_t * x_t
+    s_t      = H(v_t - v_th) * a_t                       (surrogate gradient in backward)
+
+With ``refractory_steps = 0`` this is exactly ``snntorch.Leaky(beta, threshold, reset_mechanism)``
+with its default ``reset_delay=True`` (tested against snnTorch). The Numba kernel in
+``kernels/lif.py`` implements the same equations with the same float32 operation order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, NamedTuple, get_args
+
+import torch
+
+from neuro.checks import check_array, check_number
+from neuro.errors import ConfigError
+from neuro.rules.surrogate import DEFAULT_SLOPE, SurrogateName, check_surrogate, spike
+
+ResetMode = Literal["subtract", "zero"]
+RESET_MODES: tuple[str, ...] = get_args(ResetMode)
+
+
+@dataclass(frozen=True)
+class LIFParams:
+    """Parameters of a LIF population (dimensionless, per time step).
+
+    beta: membrane decay per step in [0, 1] (``exp(-dt/tau_mem)``).
+    v_th: firing threshold, > 0.
+    reset: ``"subtract"`` (v -= v_th after a spike) or ``"zero"`` (v := 0).
+    refractory_steps: steps after a spike during which input is ignored and no spike fires, >= 0.
+    surrogate, surrogate_slope: pseudo-derivative used by the torch backward pass.
+    """
+
+    beta: float = 0.9
+    v_th: float = 1.0
+    reset: ResetMode = "subtract"
+    refractory_steps: int = 0
+    surrogate: SurrogateName = "fast_sigmoid"
+    surrogate_slope: float | None = None
+
+    def __post_init__(self) -> None:
+        check_number("LIFParams.beta", self.beta, lo=0.0, hi=1.0)
+        check_number("LIFParams.v_th", self.v_th, lo=0.0, lo_open=True)
+        if self.reset not in RESET_MODES:
+            raise ConfigError(
+                f"LIFParams.reset={self.reset!r} is not supported; allowed: {', '.join(RESET_MODES)}."
+            )
+        check_number("LIFParams.refractory_steps", self.refractory_steps, lo=0, integer=True)
+        check_surrogate(self.surrogate, self.slope)
+
+    @property
+    def slope(self) -> float:
+        """The surrogate slope in force (the surrogate's default when unset)."""
+        return DEFAULT_SLOPE.get(self.surrogate, 1.0) if self.surrogate_slope is None else self.surrogate_slope
+
+    @classmethod
+    def from_tau(cls, tau_mem_ms: float, dt_ms: float = 1.0, **kw) -> "LIFParams":
+        """Build from a membrane time constant: ``beta = exp(-dt_ms / tau_mem_ms)``."""
+        import math
+
+        check_number("tau_mem_ms", tau_mem_ms, lo=0.0, lo_open=True)
+        check_number("dt_ms", dt_ms, lo=0.0, lo_open=True)
+        return cls(beta=math.exp(-dt_ms / tau_mem_ms), **kw)
+
+
+class LIFState(NamedTuple):
+    """State of a LIF population; every field has the population's shape ``[B, N...]``.
+
+    v: membrane potential. s: last step's spikes (0/1). r: refractory steps left (same dtype as v).
+    """
+
+    v: torch.Tensor
+    s: torch.Tensor
+    r: torch.Tensor
+
+
+def initial_state(like: torch.Tensor) -> LIFState:
+    """All-zero state shaped like one time step of input ``like`` ``[B, N...]``."""
+    z = torch.zeros_like(like)
+    return LIFState(z, z.clone(), z.clone())
+
+
+def step(x: torch.Tensor, state: LIFState, p: LIFParams) -> tuple[torch.Tensor, LIFState]:
+    """One time step. ``x``: input current ``[B, N...]``. Returns ``(spikes, new_state)``."""
+    dtype = x.dtype
+    beta = torch.tensor(p.beta, dtype=dtype, device=x.device)
+    v_th = torch.tensor(p.v_th, dtype=dtype, device=x.device)
+    reset = state.s.detach()
+    if p.refractory_steps > 0:
+        r = torch.where(reset > 0, torch.full_like(state.r, float(p.refractory_steps)), (state.r - 1).clamp_min(0))
+        gate = (r == 0).to(dtype)
+        x = x * gate
+    else:
+        r, gate = state.r, None
+    if p.reset == "subtract":
+        v = beta * state.v + x - reset * v_th
+    else:
+        v = beta * ((1 - reset) * state.v) + x
+    s = spike(v - v_th, p.surrogate, p.slope)
+    if gate is not None:
+        s = s * gate
+    return s, LIFState(v, s, r)
+
+
+def lif_multistep(x: torch.Tensor, p: LIFParams, state: LIFState | None = None
+                  ) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
+    """Run ``T`` steps. ``x``: currents ``[T, B, N...]`` (float). Returns spikes ``[T, ...]``,
+    membrane ``[T, ...]`` (after the update, before the next step's reset) and the final state.
+    Differentiable with respect to ``x`` (BPTT through the python loop)."""
+    check_array("x (input currents)", x, ndim=tuple(range(2, 8)))
+    if state is None:
+        state = initial_state(x[0])
+    spikes, mems = [], []
+    for t in range(x.shape[0]):
+        s, state = step(x[t], state, p)
+        spikes.append(s)
+        mems.append(state.v)
+    return torch.stack(spikes), torch.stack(mems), state
+
+
+class LIF(torch.nn.Module):
+    """A LIF population as a module: ``forward(x[T, B, N...]) -> (spikes, membrane)``.
+
+    Holds no hidden state between calls (state is explicit), so it is safe under DDP.
+    """
+
+    def __init__(self, params: LIFParams | None = None) -> None:
+        super().__init__()
+        self.params = params or LIFParams()
+
+    def forward(self, x: torch.Tensor, state: LIFState | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        s, v, _ = lif_multistep(x, self.params, state)
+        return s, v
+
+    def extra_repr(self) -> str:
+        return repr(self.params)

@@ -1,0 +1,72 @@
+"""(component, backend) -> implementation.
+
+Every implementation of a component shares one calling convention (for neurons:
+``multistep(x[T, B, N...], params, state=None) -> (spikes, membrane, final_state)``), taking torch
+tensors on the ``torch`` backend and numpy arrays on ``numba``. Entries are registered explicitly,
+one line per pair, as ``module:function`` strings so that looking one up imports only that
+backend. A ``Registry`` is an ordinary object: tests and users may build their own.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Callable, Iterable
+
+from neuro.errors import BackendError
+
+BACKENDS = ("torch", "numba")
+
+
+class Registry:
+    """A mapping from (component, backend) to an implementation (callable or ``module:attr``)."""
+
+    def __init__(self, entries: Iterable[tuple[str, str, str | Callable]] = ()) -> None:
+        self._entries: dict[tuple[str, str], str | Callable] = {}
+        for component, backend, impl in entries:
+            self.register(component, backend, impl)
+
+    def register(self, component: str, backend: str, impl: str | Callable) -> None:
+        """Add one pair. Registering a pair twice is an error (no silent override)."""
+        key = (component, backend)
+        if key in self._entries:
+            raise BackendError(f"({component!r}, {backend!r}) is already registered; use another name.")
+        self._entries[key] = impl
+
+    def get(self, component: str, backend: str) -> Callable:
+        """The implementation, imported on first use. Unknown pairs list what exists."""
+        try:
+            impl = self._entries[(component, backend)]
+        except KeyError:
+            raise BackendError(
+                f"no implementation of ({component!r}, {backend!r}); registered pairs: "
+                f"{', '.join(f'{c}/{b}' for c, b in self.pairs())}."
+            ) from None
+        if isinstance(impl, str):
+            module, _, attr = impl.partition(":")
+            impl = getattr(importlib.import_module(module), attr)
+        return impl
+
+    def pairs(self) -> list[tuple[str, str]]:
+        """All registered (component, backend) pairs, sorted."""
+        return sorted(self._entries)
+
+    def components(self) -> list[str]:
+        """Registered component names."""
+        return sorted({c for c, _ in self._entries})
+
+    def __contains__(self, key: tuple[str, str]) -> bool:
+        return key in self._entries
+
+
+REGISTRY = Registry([
+    ("lif", "torch", "neuro.neurons.lif:lif_multistep"),
+    ("lif", "numba", "kernels.lif:lif_multistep"),
+])
+
+#: The params class of each component, used by the parity test and by config loading.
+PARAMS = {"lif": "neuro.neurons.lif:LIFParams"}
+
+
+def get(component: str, backend: str) -> Callable:
+    """Look up ``(component, backend)`` in the default registry."""
+    return REGISTRY.get(component, backend)

@@ -1,0 +1,1 @@
+"""Learning rules and surrogate gradients: one file per rule (spec + torch implementation)."""
