@@ -91,13 +91,21 @@ def initial_state(like: torch.Tensor) -> LIFState:
 
 def step(x: torch.Tensor, state: LIFState, p: LIFParams) -> tuple[torch.Tensor, LIFState]:
     """One time step. ``x``: input current ``[B, N...]``. Returns ``(spikes, new_state)``."""
-    dtype = x.dtype
-    beta = torch.tensor(p.beta, dtype=dtype, device=x.device)
-    v_th = torch.tensor(p.v_th, dtype=dtype, device=x.device)
+    return _step(x, state, p, *_constants(p, x))
+
+
+def _constants(p: LIFParams, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """beta and v_th as 0-d tensors of x's dtype and device (float32 arithmetic, as the kernel)."""
+    return (torch.tensor(p.beta, dtype=x.dtype, device=x.device),
+            torch.tensor(p.v_th, dtype=x.dtype, device=x.device))
+
+
+def _step(x: torch.Tensor, state: LIFState, p: LIFParams, beta: torch.Tensor, v_th: torch.Tensor
+          ) -> tuple[torch.Tensor, LIFState]:
     reset = state.s.detach()
     if p.refractory_steps > 0:
         r = torch.where(reset > 0, torch.full_like(state.r, float(p.refractory_steps)), (state.r - 1).clamp_min(0))
-        gate = (r == 0).to(dtype)
+        gate = (r == 0).to(x.dtype)
         x = x * gate
     else:
         r, gate = state.r, None
@@ -119,12 +127,19 @@ def lif_multistep(x: torch.Tensor, p: LIFParams, state: LIFState | None = None
     check_array("x (input currents)", x, ndim=tuple(range(2, 8)))
     if state is None:
         state = initial_state(x[0])
-    spikes, mems = [], []
+    beta, v_th = _constants(p, x)
+    if torch.is_grad_enabled():
+        spikes, mems = [], []
+        for t in range(x.shape[0]):
+            s, state = _step(x[t], state, p, beta, v_th)
+            spikes.append(s)
+            mems.append(state.v)
+        return torch.stack(spikes), torch.stack(mems), state
+    spikes, mems = torch.empty_like(x), torch.empty_like(x)  # inference: write in place, no stack copy
     for t in range(x.shape[0]):
-        s, state = step(x[t], state, p)
-        spikes.append(s)
-        mems.append(state.v)
-    return torch.stack(spikes), torch.stack(mems), state
+        spikes[t], state = _step(x[t], state, p, beta, v_th)
+        mems[t] = state.v
+    return spikes, mems, state
 
 
 class LIF(torch.nn.Module):

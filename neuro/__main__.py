@@ -1,0 +1,5 @@
+import sys
+
+from neuro.cli import main
+
+sys.exit(main())

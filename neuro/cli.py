@@ -1,0 +1,94 @@
+"""The ``neuro`` command line. Each verb wraps one library function; imports are lazy."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def _cmd_demo(a: argparse.Namespace) -> int:
+    from neuro.demo import format_report, run_demo
+
+    m = run_demo(epochs=a.epochs, num_steps=a.steps, hidden=a.hidden, seed=a.seed, device=a.device,
+                 out=a.out, progress=not a.quiet)
+    print(format_report(m))
+    print(f"wrote {a.out}/metrics.json and {a.out}/curves.png")
+    ok = min(m["test_accuracy_torch"], m["test_accuracy_numba"]) >= a.min_accuracy and m["backend_agreement"] >= 0.999
+    if not ok:
+        print(f"FAILED: accuracy below {a.min_accuracy} or backend agreement below 0.999", file=sys.stderr)
+    return 0 if ok else 1
+
+
+def _cmd_info(a: argparse.Namespace) -> int:
+    import numba
+    import torch
+
+    from neuro import __version__
+    from neuro.device import resolve_device
+    from neuro.registry import REGISTRY
+
+    print(f"neuroforge {__version__}  torch {torch.__version__}  numba {numba.__version__}")
+    print(f"default device: {resolve_device('auto')}  (CUDA available: {torch.cuda.is_available()})")
+    print("registered (component, backend) pairs:")
+    for c, b in REGISTRY.pairs():
+        print(f"  {c:<12} {b}")
+    return 0
+
+
+def _cmd_data(a: argparse.Namespace) -> int:
+    from neuro.data.datasets import DATASETS, load_dataset
+
+    if a.action == "list":
+        for name in DATASETS:
+            print(name)
+        return 0
+    for name in a.names or list(DATASETS):
+        for split in ("train", "test"):
+            d = load_dataset(name, split=split, data_dir=a.data_dir)
+            print(f"{name:<14} {split:<5} {len(d.labels):>6} samples, images {d.images.shape[1:]}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="neuro", description="neuroforge: neuromorphic networks on torch and Numba, "
+                                 "FPGA firmware verified in simulation, energy reports.")
+    from neuro import __version__
+
+    ap.add_argument("--version", action="version", version=f"neuroforge {__version__}")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    d = sub.add_parser("demo", help="train a spiking MLP on the bundled digits set, evaluate on torch and numba")
+    d.add_argument("--epochs", type=int, default=30)
+    d.add_argument("--steps", type=int, default=25, help="time steps per sample (rate coding)")
+    d.add_argument("--hidden", type=int, default=128)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
+    d.add_argument("--out", default="runs/demo", help="output folder (metrics.json, curves.png)")
+    d.add_argument("--min-accuracy", type=float, default=0.90, help="exit non-zero below this test accuracy")
+    d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.set_defaults(func=_cmd_demo)
+
+    i = sub.add_parser("info", help="versions, default device and the backend registry")
+    i.set_defaults(func=_cmd_info)
+
+    g = sub.add_parser("data", help="list datasets, or load (and download if needed) them")
+    g.add_argument("action", choices=["list", "fetch"])
+    g.add_argument("names", nargs="*", help="dataset names (default: all)")
+    g.add_argument("--data-dir", default=None, help="folder to look in first (default: $NEURO_DATA_DIR)")
+    g.set_defaults(func=_cmd_data)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
+    from neuro.errors import NeuroError
+
+    try:
+        return a.func(a)
+    except NeuroError as e:
+        print(f"neuro {a.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

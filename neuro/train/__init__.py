@@ -1,0 +1,1 @@
+"""Training loops (surrogate-gradient BPTT for spiking models)."""

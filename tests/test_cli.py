@@ -1,0 +1,44 @@
+"""The command line and the demo: commands listed, demo accuracy and backend agreement."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from neuro.cli import main
+
+
+def test_help_lists_commands(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for cmd in ("demo", "info", "data"):
+        assert cmd in out
+
+
+def test_console_script_and_imports():
+    r = subprocess.run([sys.executable, "-c", "import neuro, kernels, hw; import sys; "
+                        "print('torch' in sys.modules)"], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "False"  # importing the packages stays light (no torch at load)
+    r = subprocess.run([sys.executable, "-m", "neuro", "info"], capture_output=True, text=True, check=True)
+    import torch
+
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert "lif" in r.stdout and "numba" in r.stdout and f"default device: {expected}" in r.stdout
+
+
+def test_demo_reaches_accuracy_on_both_backends(tmp_path, capsys):
+    rc = main(["demo", "--out", str(tmp_path), "--quiet"])
+    out = capsys.readouterr().out
+    m = json.loads((tmp_path / "metrics.json").read_text())
+    assert rc == 0, out
+    assert m["test_accuracy_torch"] >= 0.90
+    assert m["test_accuracy_numba"] >= 0.90
+    assert m["backend_agreement"] >= 0.999
+    assert 0.01 < m["spike_rate"] < 0.9
+    assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert "backend agreement" in out
