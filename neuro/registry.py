@@ -61,10 +61,12 @@ class Registry:
 REGISTRY = Registry([
     ("lif", "torch", "neuro.neurons.lif:lif_multistep"),
     ("lif", "numba", "kernels.lif:lif_multistep"),
+    ("alif", "torch", "neuro.neurons.alif:alif_multistep"),
+    ("alif", "numba", "kernels.alif:alif_multistep"),
 ])
 
 #: The params class of each component, used by the parity test and by config loading.
-PARAMS = {"lif": "neuro.neurons.lif:LIFParams"}
+PARAMS = {"lif": "neuro.neurons.lif:LIFParams", "alif": "neuro.neurons.alif:ALIFParams"}
 
 
 def get(component: str, backend: str) -> Callable:

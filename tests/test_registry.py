@@ -15,6 +15,9 @@ from neuro.registry import PARAMS, REGISTRY, Registry
 VARIANTS = {
     "lif": [{}, {"beta": 0.7, "v_th": 0.5, "reset": "zero"}, {"beta": 0.95, "refractory_steps": 3},
             {"beta": 1.0, "v_th": 2.0, "reset": "zero", "refractory_steps": 1}],
+    "alif": [{}, {"beta": 0.7, "rho": 0.5, "v_th": 0.5, "adapt": 0.8, "reset": "zero"},
+             {"beta": 0.95, "rho": 0.99, "adapt": 0.05, "refractory_steps": 3},
+             {"beta": 1.0, "rho": 1.0, "v_th": 2.0, "adapt": 0.1, "reset": "zero", "refractory_steps": 1}],
 }
 
 
