@@ -31,10 +31,10 @@ def run_demo(*, epochs: int = 30, num_steps: int = 25, hidden: int = 128, seed: 
     """
     train = load_dataset("digits", split="train")
     test = load_dataset("digits", split="test")
-    flat = lambda d: d.images.reshape(len(d.images), -1)  # noqa: E731  [N, 64] in [0, 1]
+    flat = lambda d: np.array(d.images.reshape(len(d.images), -1))  # noqa: E731  [N, 64] in [0, 1], writable
     x_train = encoding.rate(torch.from_numpy(flat(train)), num_steps, seed=seed)
     x_test = encoding.rate(torch.from_numpy(flat(test)), num_steps, seed=seed + 1)
-    y_train = torch.from_numpy(train.labels)
+    y_train = torch.from_numpy(np.array(train.labels))
 
     cfg = SpikingMLPConfig(sizes=(x_train.shape[-1], hidden, 10), lif=LIFParams(beta=0.9, v_th=1.0))
     torch.manual_seed(seed)
