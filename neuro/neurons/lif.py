@@ -135,11 +135,35 @@ def lif_multistep(x: torch.Tensor, p: LIFParams, state: LIFState | None = None
             spikes.append(s)
             mems.append(state.v)
         return torch.stack(spikes), torch.stack(mems), state
-    spikes, mems = torch.empty_like(x), torch.empty_like(x)  # inference: write in place, no stack copy
+    return _multistep_inference(x, p, state, beta, v_th)
+
+
+@torch.no_grad()
+def _multistep_inference(x: torch.Tensor, p: LIFParams, state: LIFState, beta: torch.Tensor,
+                         v_th: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
+    """The same equations as ``_step`` with in-place ops writing straight into the outputs
+    (no autograd, no per-step temporaries for v and s). Same float32 operation order."""
+    spikes, mems = torch.empty_like(x), torch.empty_like(x)
+    v, s, r = state
+    refractory = float(p.refractory_steps)
     for t in range(x.shape[0]):
-        spikes[t], state = _step(x[t], state, p, beta, v_th)
-        mems[t] = state.v
-    return spikes, mems, state
+        vt, st, xt = mems[t], spikes[t], x[t]
+        gate = None
+        if refractory > 0:
+            r = torch.where(s > 0, torch.full_like(r, refractory), (r - 1).clamp_min(0))
+            gate = (r == 0).to(x.dtype)
+            xt = xt * gate
+        if p.reset == "subtract":
+            torch.mul(beta, v, out=vt)
+            vt.add_(xt).sub_(s * v_th)
+        else:
+            torch.mul(1 - s, v, out=vt)
+            vt.mul_(beta).add_(xt)  # beta * ((1 - s) * v) + x: multiplication is commutative
+        torch.gt(vt, v_th, out=st)  # v - v_th > 0  <=>  v > v_th for finite IEEE floats
+        if gate is not None:
+            st.mul_(gate)
+        v, s = vt, st
+    return spikes, mems, LIFState(v.clone(), s.clone(), r)
 
 
 class LIF(torch.nn.Module):

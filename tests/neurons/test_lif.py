@@ -115,3 +115,21 @@ def test_bad_inputs():
 def test_from_tau():
     p = LIFParams.from_tau(tau_mem_ms=10.0, dt_ms=1.0)
     assert p.beta == pytest.approx(np.exp(-0.1))
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"beta": 0.7, "reset": "zero"}, {"beta": 0.95, "refractory_steps": 2},
+                                    {"beta": 1.0, "v_th": 0.5, "reset": "zero", "refractory_steps": 1}])
+def test_inference_path_equals_autograd_path(kwargs):
+    """Under no_grad lif_multistep takes an in-place path; it must give the same bits."""
+    p = LIFParams(**kwargs)
+    x = torch.randn(80, 4, 33, generator=torch.Generator().manual_seed(5)) * 0.7 + 0.3
+    s_g, v_g, st_g = lif_multistep(x, p)
+    with torch.no_grad():
+        s_i, v_i, st_i = lif_multistep(x, p)
+    assert s_g.sum() > 100
+    assert torch.equal(s_g, s_i) and torch.equal(v_g, v_i)
+    for a, b in zip(st_g, st_i):
+        assert torch.equal(a, b)
+    with torch.no_grad():  # and snnTorch under no_grad too
+        ref_s, ref_v = _snntorch_run(x, p.beta, p.v_th, p.reset) if p.refractory_steps == 0 else (s_i, v_i)
+    assert torch.equal(ref_s, s_i) and torch.equal(ref_v, v_i)
