@@ -13,8 +13,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from neuro.checks import check_array
-from neuro.errors import ConfigError
+from kernels.layout import finish, prepare
 from neuro.neurons.alif import ALIFParams
 
 BLOCK = 2048  # neurons per parallel block: state (4 x 8 KB) stays in L1/L2
@@ -74,25 +73,7 @@ def alif_multistep(x: np.ndarray, p: ALIFParams,
     x: float32 ``[T, B, N...]``. state: optional ``(v, s, r, a)`` each ``[B, N...]`` float32 (copied,
     not modified). Returns spikes ``[T, ...]``, membrane ``[T, ...]``, final ``(v, s, r, a)``.
     """
-    check_array("x (input currents)", x, ndim=tuple(range(2, 8)))
-    if x.dtype != np.float32:
-        raise ConfigError(f"x has dtype {x.dtype}; allowed: float32 for the numba ALIF kernel. Use x.astype(np.float32).")
-    T = x.shape[0]
-    inner = x.shape[1:]
-    x2 = np.ascontiguousarray(x).reshape(T, -1)
-    M = x2.shape[1]
-    if state is None:
-        v, s, r, a = (np.zeros(M, np.float32) for _ in range(4))
-    else:
-        if len(state) != 4:
-            raise ConfigError(f"state has {len(state)} fields; allowed: 4 (v, s, r, a), as ALIFState.")
-        for name, arr in zip("vsra", state):
-            if arr.shape != inner:
-                raise ConfigError(f"state.{name} has shape {arr.shape}; allowed: {inner} (one time step of x).")
-        v, s, r, a = (np.array(arr, dtype=np.float32).reshape(M) for arr in state)
-    spk = np.empty_like(x2)
-    mem = np.empty_like(x2)
+    x2, (v, s, r, a), spk, mem = prepare(x, state, "vsra", "ALIF")
     alif_forward_kernel(x2, np.float32(p.beta), np.float32(p.rho), np.float32(p.v_th), np.float32(p.adapt),
                         p.reset == "zero", int(p.refractory_steps), v, s, r, a, spk, mem)
-    return (spk.reshape(x.shape), mem.reshape(x.shape),
-            (v.reshape(inner), s.reshape(inner), r.reshape(inner), a.reshape(inner)))
+    return finish(x, spk, mem, (v, s, r, a))

@@ -12,8 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from neuro.checks import check_array
-from neuro.errors import ConfigError
+from kernels.layout import finish, prepare
 from neuro.neurons.lif import LIFParams
 
 BLOCK = 2048  # neurons per parallel block: state (3 x 8 KB) stays in L1/L2
@@ -67,22 +66,7 @@ def lif_multistep(x: np.ndarray, p: LIFParams, state: tuple[np.ndarray, np.ndarr
     x: float32 ``[T, B, N...]``. state: optional ``(v, s, r)`` each ``[B, N...]`` float32 (copied,
     not modified). Returns spikes ``[T, ...]``, membrane ``[T, ...]``, final ``(v, s, r)``.
     """
-    check_array("x (input currents)", x, ndim=tuple(range(2, 8)))
-    if x.dtype != np.float32:
-        raise ConfigError(f"x has dtype {x.dtype}; allowed: float32 for the numba LIF kernel. Use x.astype(np.float32).")
-    T = x.shape[0]
-    inner = x.shape[1:]
-    x2 = np.ascontiguousarray(x).reshape(T, -1)
-    M = x2.shape[1]
-    if state is None:
-        v, s, r = (np.zeros(M, np.float32) for _ in range(3))
-    else:
-        for name, a in zip("vsr", state):
-            if a.shape != inner:
-                raise ConfigError(f"state.{name} has shape {a.shape}; allowed: {inner} (one time step of x).")
-        v, s, r = (np.array(a, dtype=np.float32).reshape(M) for a in state)
-    spk = np.empty_like(x2)
-    mem = np.empty_like(x2)
+    x2, (v, s, r), spk, mem = prepare(x, state, "vsr", "LIF")
     lif_forward_kernel(x2, np.float32(p.beta), np.float32(p.v_th), p.reset == "zero",
                        int(p.refractory_steps), v, s, r, spk, mem)
-    return spk.reshape(x.shape), mem.reshape(x.shape), (v.reshape(inner), s.reshape(inner), r.reshape(inner))
+    return finish(x, spk, mem, (v, s, r))

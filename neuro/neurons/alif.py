@@ -43,7 +43,7 @@ import torch
 
 from neuro.checks import check_array, check_number
 from neuro.errors import ConfigError
-from neuro.neurons.lif import RESET_MODES, ResetMode
+from neuro.neurons.lif import RESET_MODES, ResetMode, scan
 from neuro.rules.surrogate import DEFAULT_SLOPE, SurrogateName, check_surrogate, spike
 
 
@@ -162,18 +162,7 @@ def alif_multistep(x: torch.Tensor, p: ALIFParams, state: ALIFState | None = Non
     if state is None:
         state = initial_state(x[0])
     consts = _constants(p, x)
-    if torch.is_grad_enabled():
-        spikes, mems = [], []
-        for t in range(x.shape[0]):
-            s, state = _step(x[t], state, p, *consts)
-            spikes.append(s)
-            mems.append(state.v)
-        return torch.stack(spikes), torch.stack(mems), state
-    spikes, mems = torch.empty_like(x), torch.empty_like(x)  # inference: write in place, no stack copy
-    for t in range(x.shape[0]):
-        spikes[t], state = _step(x[t], state, p, *consts)
-        mems[t] = state.v
-    return spikes, mems, state
+    return scan(lambda xt, st: _step(xt, st, p, *consts), x, state)
 
 
 class ALIF(torch.nn.Module):

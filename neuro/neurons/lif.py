@@ -119,6 +119,17 @@ def _step(x: torch.Tensor, state: LIFState, p: LIFParams, beta: torch.Tensor, v_
     return s, LIFState(v, s, r)
 
 
+def scan(step_fn, x: torch.Tensor, state):
+    """Apply ``step_fn(x_t, state) -> (spikes, state)`` over the time axis of ``x``; returns the
+    stacked spikes, the stacked ``state.v`` and the final state (the autograd path of every neuron)."""
+    spikes, mems = [], []
+    for t in range(x.shape[0]):
+        s, state = step_fn(x[t], state)
+        spikes.append(s)
+        mems.append(state.v)
+    return torch.stack(spikes), torch.stack(mems), state
+
+
 def lif_multistep(x: torch.Tensor, p: LIFParams, state: LIFState | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
     """Run ``T`` steps. ``x``: currents ``[T, B, N...]`` (float). Returns spikes ``[T, ...]``,
@@ -129,12 +140,7 @@ def lif_multistep(x: torch.Tensor, p: LIFParams, state: LIFState | None = None
         state = initial_state(x[0])
     beta, v_th = _constants(p, x)
     if torch.is_grad_enabled():
-        spikes, mems = [], []
-        for t in range(x.shape[0]):
-            s, state = _step(x[t], state, p, beta, v_th)
-            spikes.append(s)
-            mems.append(state.v)
-        return torch.stack(spikes), torch.stack(mems), state
+        return scan(lambda xt, st: _step(xt, st, p, beta, v_th), x, state)
     return _multistep_inference(x, p, state, beta, v_th)
 
 
