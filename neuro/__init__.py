@@ -6,6 +6,6 @@ this module imports nothing heavy so that ``import neuro`` is quick.
 
 __version__ = "0.1.0"
 
-from neuro.errors import BackendError, ConfigError, DataError, HardwareError, NeuroError
+from neuro.errors import BackendError, ConfigError, DataError, HardwareError, NeuroError, TrainingError
 
-__all__ = ["BackendError", "ConfigError", "DataError", "HardwareError", "NeuroError", "__version__"]
+__all__ = ["BackendError", "ConfigError", "DataError", "HardwareError", "NeuroError", "TrainingError", "__version__"]

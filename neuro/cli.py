@@ -9,14 +9,28 @@ import sys
 def _cmd_demo(a: argparse.Namespace) -> int:
     from neuro.demo import format_report, run_demo
 
-    m = run_demo(epochs=a.epochs, num_steps=a.steps, hidden=a.hidden, seed=a.seed, device=a.device,
-                 out=a.out, progress=not a.quiet)
+    m = run_demo(a.out, a.set, progress=not a.quiet)
     print(format_report(m))
-    print(f"wrote {a.out}/metrics.json and {a.out}/curves.png")
-    ok = min(m["test_accuracy_torch"], m["test_accuracy_numba"]) >= a.min_accuracy and m["backend_agreement"] >= 0.999
+    print(f"wrote {a.out}/: config.toml checkpoint.pt metrics.json history.csv curves.png")
+    ok = min(m["test_accuracy_torch"], m["test_accuracy_numba"]) >= a.min_accuracy \
+        and m["agreement_torch_numba"] >= 0.999
     if not ok:
         print(f"FAILED: accuracy below {a.min_accuracy} or backend agreement below 0.999", file=sys.stderr)
     return 0 if ok else 1
+
+
+def _cmd_train(a: argparse.Namespace) -> int:
+    from neuro.train.config import load_config
+    from neuro.train.trainer import train
+
+    cfg = load_config(a.config, a.set)
+    out = a.out or f"runs/{__import__('pathlib').Path(a.config).stem}"
+    m = train(cfg, out, resume=a.resume, progress=not a.quiet)
+    if m:  # rank 0
+        keys = [k for k in m if k.startswith(("test_accuracy", "agreement"))] + ["spike_rate", "params", "wall_s"]
+        print(", ".join(f"{k}={m[k]:.4f}" if isinstance(m[k], float) else f"{k}={m[k]}" for k in keys if k in m))
+        print(f"wrote {out}/: config.toml checkpoint.pt metrics.json history.csv curves.png")
+    return 0
 
 
 def _cmd_info(a: argparse.Namespace) -> int:
@@ -58,15 +72,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     d = sub.add_parser("demo", help="train a spiking MLP on the bundled digits set, evaluate on torch and numba")
-    d.add_argument("--epochs", type=int, default=30)
-    d.add_argument("--steps", type=int, default=25, help="time steps per sample (rate coding)")
-    d.add_argument("--hidden", type=int, default=128)
-    d.add_argument("--seed", type=int, default=0)
-    d.add_argument("--device", default="auto", help="auto | cpu | cuda[:N]")
-    d.add_argument("--out", default="runs/demo", help="output folder (metrics.json, curves.png)")
+    d.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                   help="override one key of the demo config, e.g. --set train.epochs=5 (repeatable)")
+    d.add_argument("--out", default="runs/demo", help="run folder (replaced if it holds an earlier demo)")
     d.add_argument("--min-accuracy", type=float, default=0.90, help="exit non-zero below this test accuracy")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.set_defaults(func=_cmd_demo)
+
+    t = sub.add_parser("train", help="train a model from a TOML config (surrogate-gradient BPTT or backprop)")
+    t.add_argument("config", help="TOML file with [data], [model], [train] tables (see examples/configs/)")
+    t.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                   help="override one config key, e.g. --set train.epochs=3 (repeatable)")
+    t.add_argument("--out", default=None, help="run folder (default: runs/<config name>)")
+    t.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=_cmd_train)
 
     i = sub.add_parser("info", help="versions, default device and the backend registry")
     i.set_defaults(func=_cmd_info)

@@ -25,3 +25,7 @@ class BackendError(NeuroError, LookupError):
 
 class HardwareError(NeuroError, RuntimeError):
     """A hardware tool (simulator, synthesis) is missing or failed, or fixed point overflowed."""
+
+
+class TrainingError(NeuroError, RuntimeError):
+    """Training cannot go on (e.g. a NaN loss); the message says where and what was kept."""

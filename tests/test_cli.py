@@ -16,7 +16,7 @@ def test_help_lists_commands(capsys):
         main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for cmd in ("demo", "info", "data"):
+    for cmd in ("demo", "train", "info", "data"):
         assert cmd in out
 
 
@@ -38,7 +38,8 @@ def test_demo_reaches_accuracy_on_both_backends(tmp_path, capsys):
     assert rc == 0, out
     assert m["test_accuracy_torch"] >= 0.90
     assert m["test_accuracy_numba"] >= 0.90
-    assert m["backend_agreement"] >= 0.999
+    assert m["agreement_torch_numba"] >= 0.999
     assert 0.01 < m["spike_rate"] < 0.9
     assert (tmp_path / "curves.png").stat().st_size > 1000
+    assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "history.csv").exists()
     assert "backend agreement" in out

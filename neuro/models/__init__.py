@@ -1,5 +1,9 @@
-"""Network models built from the neurons in ``neuro.neurons``."""
+"""Network models built from the neurons in ``neuro.neurons``, their readouts/losses and ANN twins."""
 
-from neuro.models.mlp import SpikingMLP, SpikingMLPConfig
+from neuro.models.ann import ANN, ann_like, is_spiking
+from neuro.models.conv import ConvOutput, SpikingConvConfig, SpikingConvNet
+from neuro.models.mlp import MLPOutput, SpikingMLP, SpikingMLPConfig
+from neuro.models.readout import LOSSES, READOUTS, Loss, get_loss, readout
 
-__all__ = ["SpikingMLP", "SpikingMLPConfig"]
+__all__ = ["ANN", "ConvOutput", "LOSSES", "Loss", "MLPOutput", "READOUTS", "SpikingConvConfig", "SpikingConvNet",
+           "SpikingMLP", "SpikingMLPConfig", "ann_like", "get_loss", "is_spiking", "readout"]
