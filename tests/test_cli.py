@@ -43,3 +43,12 @@ def test_demo_reaches_accuracy_on_both_backends(tmp_path, capsys):
     assert (tmp_path / "curves.png").stat().st_size > 1000
     assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "history.csv").exists()
     assert "backend agreement" in out
+
+
+def test_example_script_runs():
+    import pathlib
+
+    script = pathlib.Path(__file__).resolve().parents[1] / "examples" / "train_api.py"
+    r = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert "spiking MLP 64-96-10" in r.stdout and "ANN twin" in r.stdout
