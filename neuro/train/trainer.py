@@ -123,8 +123,8 @@ def _scores(model, out):
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: RunConfig, *,
              backend: str = "torch", device: torch.device = torch.device("cpu"), batch_size: int = 256
-             ) -> tuple[float, np.ndarray, float]:
-    """Accuracy, predictions and hidden spike rate on ``(x, y)``. Spike encoding uses a generator
+             ) -> tuple[float, np.ndarray, float | None]:
+    """Accuracy, predictions and hidden spike rate (None for an ANN) on ``(x, y)``. Spike encoding uses a generator
     seeded with ``train.seed + 1`` so every evaluation sees the same input spikes."""
     model.eval()
     gen = torch.Generator().manual_seed(cfg.train.seed + 1)
@@ -147,7 +147,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: RunC
             scores = model(xb.to(device))
         preds.append(np.asarray(scores.cpu() if isinstance(scores, torch.Tensor) else scores).argmax(-1))
     pred = np.concatenate(preds)
-    return float(np.mean(pred == y.numpy())), pred, (spikes / neurons if neurons else float("nan"))
+    return float(np.mean(pred == y.numpy())), pred, (spikes / neurons if neurons else None)
 
 
 def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
