@@ -63,6 +63,20 @@ def _cmd_data(a: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_hw(a: argparse.Namespace) -> int:
+    from hw.build import build
+
+    r = build(a.run_dir, target=a.target, sim=a.sim, samples=a.samples, weight_bits=a.weight_bits,
+              mem_bits=a.mem_bits, min_neuron_steps=a.neuron_steps, synth=not a.no_synth,
+              vendor_build=a.vendor_build, progress=not a.quiet)
+    from hw.build import report_markdown
+
+    print(report_markdown(r), end="")
+    print(f"wrote {a.run_dir.rstrip('/')}/hw/: report.json report.md golden/ verilog/ sim/"
+          + (" synth/" if not a.no_synth and r.get("fmax_mhz") else "") + (" hls4ml/" if "hls4ml" in r else ""))
+    return 0 if r["verified"] else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="neuro", description="neuroforge: neuromorphic networks on torch and Numba, "
                                  "FPGA firmware verified in simulation, energy reports.")
@@ -96,6 +110,22 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("names", nargs="*", help="dataset names (default: all)")
     g.add_argument("--data-dir", default=None, help="folder to look in first (default: $NEURO_DATA_DIR)")
     g.set_defaults(func=_cmd_data)
+    h = sub.add_parser("hw", help="FPGA firmware from a trained run: golden model, Verilog/hls4ml, cocotb, synthesis")
+    hs = h.add_subparsers(dest="hw_command", metavar="HW_COMMAND", required=True)
+    hb = hs.add_parser("build", help="quantize, generate, verify in simulation and synthesise RUN_DIR into RUN_DIR/hw")
+    hb.add_argument("run_dir", help="run folder written by `neuro train` (config.toml + checkpoint.pt)")
+    hb.add_argument("--target", default="ice40-up5k", choices=["ice40-up5k", "ecp5-85k"], help="FPGA for synthesis")
+    hb.add_argument("--sim", default="verilator", choices=["verilator", "icarus"], help="RTL simulator for cocotb")
+    hb.add_argument("--samples", type=int, default=100, help="test images classified by the RTL and compared")
+    hb.add_argument("--neuron-steps", type=int, default=100_000,
+                    help="random neuron-steps traced and compared (membrane and spike of every update)")
+    hb.add_argument("--weight-bits", type=int, default=8, help="signed weight width")
+    hb.add_argument("--mem-bits", type=int, default=16, help="signed membrane width")
+    hb.add_argument("--no-synth", action="store_true", help="skip Yosys/nextpnr")
+    hb.add_argument("--vendor-build", action="store_true",
+                    help="ANN only: also run hls4ml build(), which needs AMD Vitis HLS / Vivado on PATH")
+    hb.add_argument("--quiet", action="store_true", help="no progress bars")
+    hb.set_defaults(func=_cmd_hw)
     return ap
 
 

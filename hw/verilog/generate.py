@@ -83,3 +83,91 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
 def write_lif_neuron(p: FixedLIFParams, path: str | os.PathLike, module_name: str = "lif_neuron") -> Path:
     """Render the LIF neuron for ``p`` and write it atomically to ``path``; returns the path."""
     return atomic_write_text(path, render_lif_neuron(p, module_name=module_name))
+
+
+# ============================================================================ spiking network cores
+
+def _bits(n: int) -> int:
+    """Bits to address ``n`` items (at least 1)."""
+    return max(1, int(n - 1).bit_length())
+
+
+def _hex_lines(values, bits: int) -> str:
+    """Two's-complement hex words, one per line, for ``$readmemh``."""
+    mask, digits = (1 << bits) - 1, (bits + 3) // 4
+    return "".join(f"{int(v) & mask:0{digits}x}\n" for v in values)
+
+
+def snn_layer_parameters(net, k: int, file_prefix: str = "") -> dict[str, int | str]:
+    """The ``*_layer`` Verilog parameters of layer ``k`` of a ``hw.golden.FixedSNN``."""
+    layer = net.layers[k]
+    return {
+        "N_IN": layer.n_in, "N_OUT": layer.n_out, "IN_AW": _bits(layer.n_in), "OUT_AW": _bits(layer.n_out),
+        "WA_W": _bits(layer.n_in * layer.n_out), "W_W": layer.weight_w, "MEM_W": layer.mem_w,
+        "ACC_W": layer.acc_w, "THRESHOLD": layer.threshold, "LEAK_MULT": int(layer.leak == "multiply"),
+        "BETA": layer.beta, "BETA_F": layer.beta_frac, "ROUND_HALF": int(layer.rounding == "nearest"),
+        "LEAK_SHIFT": layer.leak_shift, "RESET_ZERO": int(layer.reset == "zero"),
+        "T_STEPS": net.num_steps, "T_W": _bits(net.num_steps),
+        "WEIGHT_FILE": f'"{file_prefix}l{k}_weights.mem"', "BIAS_FILE": f'"{file_prefix}l{k}_bias.mem"',
+    }
+
+
+READOUT_MODE = {"spike_count": 0, "membrane_mean": 1, "membrane_max": 2, "membrane_last": 3}
+
+
+def snn_readout_parameters(net) -> dict[str, int]:
+    """The ``*_readout`` Verilog parameters of a ``hw.golden.FixedSNN``."""
+    C = net.sizes[-1]
+    return {"C": C, "AW": _bits(C), "CLS_W": _bits(C), "MEM_W": net.layers[-1].mem_w, "SCORE_W": net.score_w,
+            "CNT_W": snn_count_width(net), "MODE": READOUT_MODE[net.readout], "T_STEPS": net.num_steps,
+            "T_W": _bits(net.num_steps)}
+
+
+def snn_count_width(net) -> int:
+    """Bits of one spike counter (0..T)."""
+    return max(1, int(net.num_steps).bit_length())
+
+
+def render_snn(net, top: str = "snn_top") -> dict[str, str]:
+    """Verilog sources and ``$readmemh`` files of a fixed-point spiking MLP, by file name.
+
+    Files: ``{top}_layer.v``, ``{top}_readout.v``, ``{top}.v``, ``{top}_io.v`` (the top behind a
+    byte-wide result port, for synthesis on small packages) and, per layer k,
+    ``l{k}_weights.mem`` (``wmem[j*N_OUT + n]``) and ``l{k}_bias.mem``. The same network gives
+    the same text (no dates, no absolute paths): the memory files are named relative to the
+    simulator's or synthesiser's working folder.
+    """
+    from hw.golden import FixedSNN
+
+    if not isinstance(net, FixedSNN):
+        raise ConfigError(f"net has type {type(net).__name__}; allowed: hw.golden.FixedSNN (see hw.quant).")
+    if not isinstance(top, str) or not _IDENT.match(top):
+        raise ConfigError(f"top={top!r} is not a Verilog identifier; allowed: letters, digits and _.")
+    env = _environment()
+    source = f"a {len(net.layers)}-layer hw.golden.FixedSNN {list(net.sizes)}"
+    ctx = {"prefix": top, "source": source}
+    layers = [snn_layer_parameters(net, k) for k in range(len(net.layers))]
+    readout = snn_readout_parameters(net)
+    C = net.sizes[-1]
+    files = {
+        f"{top}_layer.v": env.get_template("snn_layer.v.j2").render(**ctx),
+        f"{top}_readout.v": env.get_template("snn_readout.v.j2").render(**ctx),
+        f"{top}.v": env.get_template("snn_top.v.j2").render(
+            **ctx, top=top, layers=layers, readout=readout, sizes=list(net.sizes), num_steps=net.num_steps,
+            readout_name=net.readout, in_aw=_bits(net.sizes[0]), cls_w=readout["CLS_W"],
+            counts_w=C * readout["CNT_W"], scores_w=C * readout["SCORE_W"]),
+    }
+    n_bits = C * (readout["CNT_W"] + readout["SCORE_W"])
+    bytes_n = (n_bits + 7) // 8 + (1 if n_bits % 8 == 0 else 0)   # at least one pad bit
+    files[f"{top}_io.v"] = env.get_template("snn_io.v.j2").render(
+        **ctx, top=top, in_aw=_bits(net.sizes[0]), cls_w=readout["CLS_W"], counts_w=C * readout["CNT_W"],
+        scores_w=C * readout["SCORE_W"], sel_w=_bits(bytes_n), bytes_n=bytes_n)
+    for k, layer in enumerate(net.layers):
+        files[f"l{k}_weights.mem"] = _hex_lines(layer.weight.reshape(-1), layer.weight_w)
+        files[f"l{k}_bias.mem"] = _hex_lines(layer.bias, layer.mem_w)
+    return files
+
+
+def write_snn(net, folder: str | os.PathLike, top: str = "snn_top") -> dict[str, Path]:
+    """Render the network and write every file atomically into ``folder``; paths by file name."""
+    return {name: atomic_write_text(Path(folder) / name, text) for name, text in render_snn(net, top).items()}
