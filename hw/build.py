@@ -76,12 +76,13 @@ def _lint(sources: list[Path], top: str, log: Path) -> dict:
 
 
 def build_snn(run, out: Path, *, target: str, sim: str, samples: int, min_neuron_steps: int, qc,
-              synth: bool, progress: bool) -> dict:
+              synth: bool, progress: bool, max_lanes: int = 4) -> dict:
     """The spiking-MLP path into ``out`` (the temporary ``hw/``); returns the report dict."""
     from hw import snn_sim
     from hw.golden import save_snn, snn_run
     from hw.quant import quantize_snn, report_dict
     from hw.verilog import write_snn
+    from hw.verilog.generate import layer_lanes
     from neuro.io import write_json
     import torch
 
@@ -111,7 +112,7 @@ def build_snn(run, out: Path, *, target: str, sim: str, samples: int, min_neuron
     bar.update()
     # ---- verilog
     vdir = out / "verilog"
-    files = write_snn(net, vdir)
+    files = write_snn(net, vdir, max_lanes=max_lanes)
     sources = [p for name, p in files.items() if name.endswith(".v")]
     lint = _lint(sources, "snn_top_io", vdir / "lint.log")
     bar.update()
@@ -143,7 +144,7 @@ def build_snn(run, out: Path, *, target: str, sim: str, samples: int, min_neuron
     y_rtl = y_all[:samples]
     mismatches = int(rand["mismatches"] + imgs["mismatches"] + int(np.sum(rtl_classes != fixed_pred[:samples])))
     report = {
-        "design": "spiking_mlp", "sizes": list(net.sizes), "num_steps": net.num_steps, "readout": net.readout,
+        "design": "spiking_mlp", "sizes": list(net.sizes), "lanes": [layer_lanes(n, max_lanes) for n in net.sizes[1:]], "num_steps": net.num_steps, "readout": net.readout,
         "target": target, "simulator": sim, "run": str(run.path),
         "verified": bool(rand["passed"] and imgs["passed"] and mismatches == 0 and len(rtl_classes) == samples),
         "mismatches": mismatches, "samples": samples,
@@ -166,7 +167,7 @@ def build_snn(run, out: Path, *, target: str, sim: str, samples: int, min_neuron
 
 def build(run_dir: str | Path, *, target: str = "ice40-up5k", sim: str = "verilator", samples: int = 100,
           min_neuron_steps: int = 100_000, weight_bits: int = 8, mem_bits: int = 16, synth: bool = True,
-          vendor_build: bool = False, progress: bool = True) -> dict:
+          max_lanes: int = 4, vendor_build: bool = False, progress: bool = True) -> dict:
     """Build, verify and synthesise ``run_dir``'s network into ``run_dir/hw``; returns the report."""
     from hw.quant import QuantConfig
     from neuro.io import write_json, write_text
@@ -185,7 +186,7 @@ def build(run_dir: str | Path, *, target: str = "ice40-up5k", sim: str = "verila
     try:
         if getattr(run.model, "spiking", False):
             report = build_snn(run, tmp, target=target, sim=sim, samples=samples, min_neuron_steps=min_neuron_steps,
-                               qc=qc, synth=synth, progress=progress)
+                               qc=qc, synth=synth, progress=progress, max_lanes=max_lanes)
         else:
             report = build_ann(run, tmp, target=target, samples=samples, weight_bits=weight_bits,
                                vendor_build=vendor_build, progress=progress)

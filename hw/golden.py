@@ -330,8 +330,8 @@ class FixedSNN:
     def score_w(self) -> int:
         """Bits of a readout score register (signed)."""
         mem_w = self.layers[-1].mem_w
-        if self.readout == "spike_count":
-            return max(int(self.num_steps).bit_length() + 1, 2)
+        if self.readout == "spike_count":   # counts are at most T; the register also passes membranes
+            return max(int(self.num_steps).bit_length() + 1, mem_w)
         if self.readout == "membrane_mean":
             return mem_w + max(int(self.num_steps - 1).bit_length(), 0)
         return mem_w

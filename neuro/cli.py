@@ -67,7 +67,7 @@ def _cmd_hw(a: argparse.Namespace) -> int:
     from hw.build import build
 
     r = build(a.run_dir, target=a.target, sim=a.sim, samples=a.samples, weight_bits=a.weight_bits,
-              mem_bits=a.mem_bits, min_neuron_steps=a.neuron_steps, synth=not a.no_synth,
+              mem_bits=a.mem_bits, min_neuron_steps=a.neuron_steps, synth=not a.no_synth, max_lanes=a.lanes,
               vendor_build=a.vendor_build, progress=not a.quiet)
     from hw.build import report_markdown
 
@@ -121,6 +121,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="random neuron-steps traced and compared (membrane and spike of every update)")
     hb.add_argument("--weight-bits", type=int, default=8, help="signed weight width")
     hb.add_argument("--mem-bits", type=int, default=16, help="signed membrane width")
+    hb.add_argument("--lanes", type=int, default=4,
+                    help="neurons each layer core updates per cycle for an input event (power of two)")
     hb.add_argument("--no-synth", action="store_true", help="skip Yosys/nextpnr")
     hb.add_argument("--vendor-build", action="store_true",
                     help="ANN only: also run hls4ml build(), which needs AMD Vitis HLS / Vivado on PATH")

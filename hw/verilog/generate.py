@@ -12,6 +12,8 @@ import re
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from hw.golden import FixedLIFParams
 from neuro.errors import ConfigError, HardwareError
 
@@ -98,12 +100,34 @@ def _hex_lines(values, bits: int) -> str:
     return "".join(f"{int(v) & mask:0{digits}x}\n" for v in values)
 
 
-def snn_layer_parameters(net, k: int, file_prefix: str = "") -> dict[str, int | str]:
+def layer_lanes(n_out: int, max_lanes: int) -> int:
+    """Lanes of a layer core: the largest power of two <= ``max_lanes`` dividing ``n_out``."""
+    lanes = 1
+    while lanes * 2 <= max_lanes and n_out % (lanes * 2) == 0:
+        lanes *= 2
+    return lanes
+
+
+def _weight_words(layer, lanes: int) -> str:
+    """``wmem`` words: row j, group g holds W[j, g*lanes + l] in bits [l*W_W +: W_W], as hex lines."""
+    bits = layer.weight_w
+    mask = (1 << bits) - 1
+    w = (layer.weight.reshape(layer.n_in, layer.n_out // lanes, lanes) & mask).astype(object)
+    words = np.zeros(w.shape[:2], dtype=object)
+    for lane in range(lanes):
+        words = words | (w[:, :, lane] << (lane * bits))
+    return _hex_lines(words.reshape(-1), bits * lanes)
+
+
+def snn_layer_parameters(net, k: int, file_prefix: str = "", max_lanes: int = 1) -> dict[str, int | str]:
     """The ``*_layer`` Verilog parameters of layer ``k`` of a ``hw.golden.FixedSNN``."""
     layer = net.layers[k]
+    lanes = layer_lanes(layer.n_out, max_lanes)
+    groups = layer.n_out // lanes
     return {
         "N_IN": layer.n_in, "N_OUT": layer.n_out, "IN_AW": _bits(layer.n_in), "OUT_AW": _bits(layer.n_out),
-        "WA_W": _bits(layer.n_in * layer.n_out), "W_W": layer.weight_w, "MEM_W": layer.mem_w,
+        "LANES": lanes, "LG": lanes.bit_length() - 1, "G_AW": _bits(groups),
+        "WA_W": _bits(layer.n_in * groups), "W_W": layer.weight_w, "MEM_W": layer.mem_w,
         "ACC_W": layer.acc_w, "THRESHOLD": layer.threshold, "LEAK_MULT": int(layer.leak == "multiply"),
         "BETA": layer.beta, "BETA_F": layer.beta_frac, "ROUND_HALF": int(layer.rounding == "nearest"),
         "LEAK_SHIFT": layer.leak_shift, "RESET_ZERO": int(layer.reset == "zero"),
@@ -128,7 +152,7 @@ def snn_count_width(net) -> int:
     return max(1, int(net.num_steps).bit_length())
 
 
-def render_snn(net, top: str = "snn_top") -> dict[str, str]:
+def render_snn(net, top: str = "snn_top", max_lanes: int = 1) -> dict[str, str]:
     """Verilog sources and ``$readmemh`` files of a fixed-point spiking MLP, by file name.
 
     Files: ``{top}_layer.v``, ``{top}_readout.v``, ``{top}.v``, ``{top}_io.v`` (the top behind a
@@ -146,7 +170,10 @@ def render_snn(net, top: str = "snn_top") -> dict[str, str]:
     env = _environment()
     source = f"a {len(net.layers)}-layer hw.golden.FixedSNN {list(net.sizes)}"
     ctx = {"prefix": top, "source": source}
-    layers = [snn_layer_parameters(net, k) for k in range(len(net.layers))]
+    if isinstance(max_lanes, bool) or not isinstance(max_lanes, int) or not 1 <= max_lanes <= 64:
+        raise ConfigError(f"max_lanes={max_lanes!r}; allowed: an int in [1, 64] (neurons updated per cycle "
+                          "by an event; each layer uses the largest power of two <= max_lanes dividing its size).")
+    layers = [snn_layer_parameters(net, k, max_lanes=max_lanes) for k in range(len(net.layers))]
     readout = snn_readout_parameters(net)
     C = net.sizes[-1]
     files = {
@@ -163,11 +190,12 @@ def render_snn(net, top: str = "snn_top") -> dict[str, str]:
         **ctx, top=top, in_aw=_bits(net.sizes[0]), cls_w=readout["CLS_W"], counts_w=C * readout["CNT_W"],
         scores_w=C * readout["SCORE_W"], sel_w=_bits(bytes_n), bytes_n=bytes_n)
     for k, layer in enumerate(net.layers):
-        files[f"l{k}_weights.mem"] = _hex_lines(layer.weight.reshape(-1), layer.weight_w)
+        files[f"l{k}_weights.mem"] = _weight_words(layer, layers[k]["LANES"])
         files[f"l{k}_bias.mem"] = _hex_lines(layer.bias, layer.mem_w)
     return files
 
 
-def write_snn(net, folder: str | os.PathLike, top: str = "snn_top") -> dict[str, Path]:
+def write_snn(net, folder: str | os.PathLike, top: str = "snn_top", max_lanes: int = 1) -> dict[str, Path]:
     """Render the network and write every file atomically into ``folder``; paths by file name."""
-    return {name: atomic_write_text(Path(folder) / name, text) for name, text in render_snn(net, top).items()}
+    return {name: atomic_write_text(Path(folder) / name, text)
+            for name, text in render_snn(net, top, max_lanes).items()}

@@ -18,6 +18,7 @@ from hw.verilog import write_snn
 
 MIN_NEURON_STEPS = 100_000
 N_IMAGES = 1000
+LANES = 4          # the demo design: 4 neurons per weight word (hidden 128 = 4 x 32, output 10 = 2 x 5)
 
 
 @pytest.fixture(scope="module")
@@ -33,7 +34,7 @@ def design(digits_run, tmp_path_factory):
     calib = encode(run.data.x_train[:256], run.cfg, torch.Generator().manual_seed(7)).numpy()
     net, _ = quantize_snn(run.model, run.cfg.data.num_steps, calib, QuantConfig())
     folder = tmp_path_factory.mktemp("snn_design")
-    write_snn(net, folder)
+    write_snn(net, folder, max_lanes=LANES)
     save_snn(net, folder / "net.npz")
     x, y, _ = encoded_images(run, N_IMAGES)
     with open(folder / "stimulus.npz", "wb") as f:
@@ -105,3 +106,25 @@ def test_scoreboard_catches_wrong_model(runner, design, tmp_path, mutation):
                mutation=mutation)
     assert not rep["passed"]
     assert rep["mismatches"] > 0 and "model =" in rep["first_mismatch"]
+
+
+@pytest.mark.hw
+@pytest.mark.parametrize("name,lanes", [("shift_zero_count", 1), ("floor_max_one_neuron_hidden", 1),
+                                        ("last_narrow", 2), ("multiply_subtract_mean", 8)])
+def test_template_variants_bit_exact_verilator(name, lanes, tmp_path):
+    """Other corners of the templates (shift leak, reset to zero, a one-neuron layer, narrow widths,
+    every readout) on small random networks: every neuron update and result matches."""
+    from tests.hw.test_golden_snn import variant_net
+
+    require_or_skip("verilator")
+    net = variant_net(name, seed=3)
+    files = write_snn(net, tmp_path / "src", max_lanes=lanes)
+    from hw.verilog.generate import layer_lanes
+
+    assert f".LANES({layer_lanes(net.sizes[1], lanes)})" in files["snn_top.v"].read_text()
+    save_snn(net, tmp_path / "src" / "net.npz")
+    runner = snn_sim.build(tmp_path / "src", "verilator", tmp_path / "build")
+    rep = snn_sim.simulate(runner, tmp_path / "src", tmp_path / "src" / "net.npz", tmp_path / "run", sim="verilator",
+                           mode="random", samples=60, trace=True, seed=9, gap_prob=0.2, backpressure=0.4)
+    assert rep["passed"] and rep["mismatches"] == 0
+    assert rep["neuron_steps_compared"] == 60 * sum(net.sizes[1:]) * net.num_steps
