@@ -1,5 +1,6 @@
 # neuroforge: two set-up commands, each bootstrapping .venv on a fresh clone.
-#   make demo   train + evaluate the spiking MLP on the bundled digits set (torch and numba)
+#   make demo   train + evaluate the spiking MLP on the bundled digits set (torch and numba), then
+#               build, verify and synthesise it for an iCE40 UP5K (neuro hw build)
 #   make test   install dev deps and the hardware toolchain, then run pytest
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -39,7 +40,7 @@ hwtools: $(VENV)/.dev
 	fi
 	@$(PY) -m hw.sim --check
 
-demo: $(VENV)/.base
+demo: hwtools
 	$(PY) -m neuro demo
 
 test: dev

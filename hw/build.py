@@ -76,7 +76,7 @@ def _lint(sources: list[Path], top: str, log: Path) -> dict:
 
 
 def build_snn(run, out: Path, *, target: str, sim: str, samples: int, min_neuron_steps: int, qc,
-              synth: bool, progress: bool, max_lanes: int = 4) -> dict:
+              synth: bool, progress: bool, max_lanes: int = 4, activity_samples: int = 2) -> dict:
     """The spiking-MLP path into ``out`` (the temporary ``hw/``); returns the report dict."""
     from hw import snn_sim
     from hw.golden import save_snn, snn_run
@@ -128,6 +128,7 @@ def build_snn(run, out: Path, *, target: str, sim: str, samples: int, min_neuron
     rtl_classes = np.asarray(imgs.pop("rtl_classes"), dtype=np.int64)
     imgs.pop("golden_classes")
     rand.pop("rtl_classes"), rand.pop("golden_classes")
+    activity = _activity(vdir, gdir, sdir, samples=min(activity_samples, samples))
     write_json(sdir / "summary.json", {"random": rand, "images": imgs})
     bar.update()
     # ---- synthesis
@@ -158,11 +159,38 @@ def build_snn(run, out: Path, *, target: str, sim: str, samples: int, min_neuron
         "cycles_per_inference_streaming": imgs["cycles_per_inference"],
         "latency_us": (cycles / fmax) if (fmax and cycles) else None,
         "throughput_inferences_per_s": (fmax * 1e6 / imgs["cycles_per_inference"]) if fmax else None,
-        "lint_clean": lint["clean"], "quantization": {k: quant[k] for k in ("config", "layers")},
+        "lint_clean": lint["clean"],
+        "activity": {k: activity[k] for k in ("cycles", "samples", "toggles_total", "toggles_per_cycle")}
+        if activity else None, "quantization": {k: quant[k] for k in ("config", "layers")},
         "sim_wall_s": {"random": rand["wall_s"], "images": imgs["wall_s"]},
         "wall_s": round(time.perf_counter() - t_start, 1),
     }
     return report
+
+
+def _activity(vdir: Path, gdir: Path, sdir: Path, samples: int) -> dict | None:
+    """Switching activity of ``samples`` test images (Verilator with a VCD) -> ``sim/activity.json``.
+    None when Verilator is not available (Icarus writes FST, which this reader does not parse)."""
+    from hw import snn_sim
+    from hw.activity import vcd_toggles
+    from neuro.io import write_json
+
+    try:
+        runner = snn_sim.build(vdir, "verilator", sdir / "build_waves", waves=True)
+    except HardwareError:
+        return None
+    rep = snn_sim.simulate(runner, vdir, gdir / "net.npz", sdir / "activity", mode="images", samples=samples,
+                           stimulus=gdir / "stimulus.npz", sim="verilator", waves=True)
+    vcd = sdir / "activity" / "dump.vcd"
+    tog = vcd_toggles(vcd)
+    cycles = int(rep["cycles_total"])
+    act = {"cycles": cycles, "samples": samples, "toggles_total": tog["toggles_total"],
+           "toggles_per_cycle": tog["toggles_total"] / max(cycles, 1), "signals": tog["signals"],
+           "clock_mhz": 1e3 / snn_sim.CLOCK_NS, "verified": rep["passed"],
+           "toggles_by_signal": tog["toggles_by_signal"]}
+    write_json(sdir / "activity.json", act)
+    vcd.unlink()                                     # tens of MB; the counts are what is kept
+    return act
 
 
 def build(run_dir: str | Path, *, target: str = "ice40-up5k", sim: str = "verilator", samples: int = 100,

@@ -16,6 +16,15 @@ def _cmd_demo(a: argparse.Namespace) -> int:
         and m["agreement_torch_numba"] >= 0.999
     if not ok:
         print(f"FAILED: accuracy below {a.min_accuracy} or backend agreement below 0.999", file=sys.stderr)
+    if ok and not a.no_hw:
+        from hw.build import build, report_markdown
+
+        r = build(a.out, target="ice40-up5k", sim="verilator", samples=a.hw_samples, progress=not a.quiet)
+        print(report_markdown(r), end="")
+        print(f"wrote {a.out}/hw/: report.json report.md golden/ verilog/ sim/ synth/")
+        if not r["verified"]:
+            print("FAILED: the RTL does not match the golden model", file=sys.stderr)
+            ok = False
     return 0 if ok else 1
 
 
@@ -91,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="runs/demo", help="run folder (replaced if it holds an earlier demo)")
     d.add_argument("--min-accuracy", type=float, default=0.90, help="exit non-zero below this test accuracy")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
+    d.add_argument("--no-hw", action="store_true", help="skip the hardware build (neuro hw build on the demo run)")
+    d.add_argument("--hw-samples", type=int, default=359,
+                   help="test images the RTL classifies in the hardware build (digits has 359)")
     d.set_defaults(func=_cmd_demo)
 
     t = sub.add_parser("train", help="train a model from a TOML config (surrogate-gradient BPTT or backprop)")

@@ -16,7 +16,7 @@ def test_help_lists_commands(capsys):
         main(["--help"])
     assert e.value.code == 0
     out = capsys.readouterr().out
-    for cmd in ("demo", "train", "info", "data"):
+    for cmd in ("demo", "train", "info", "data", "hw"):
         assert cmd in out
 
 
@@ -31,8 +31,9 @@ def test_console_script_and_imports():
     assert "lif" in r.stdout and "numba" in r.stdout and f"default device: {expected}" in r.stdout
 
 
-def test_demo_reaches_accuracy_on_both_backends(tmp_path, capsys):
-    rc = main(["demo", "--out", str(tmp_path), "--quiet"])
+@pytest.mark.hw
+def test_demo_reaches_accuracy_on_both_backends_and_builds_verified_firmware(tmp_path, capsys):
+    rc = main(["demo", "--out", str(tmp_path), "--quiet", "--hw-samples", "100"])
     out = capsys.readouterr().out
     m = json.loads((tmp_path / "metrics.json").read_text())
     assert rc == 0, out
@@ -43,6 +44,20 @@ def test_demo_reaches_accuracy_on_both_backends(tmp_path, capsys):
     assert (tmp_path / "curves.png").stat().st_size > 1000
     assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "history.csv").exists()
     assert "backend agreement" in out
+    # the hardware build of the demo run (neuro hw build, iCE40 UP5K)
+    r = json.loads((tmp_path / "hw" / "report.json").read_text())
+    assert r["verified"] is True and r["mismatches"] == 0 and r["samples"] == 100
+    assert r["neuron_steps_verified"] >= 100_000 and r["lint_clean"]
+    assert abs(r["fixed_accuracy"] - r["float_accuracy"]) <= 0.01
+    assert r["rtl_accuracy"] == r["fixed_accuracy_on_rtl_samples"]
+    res = r["resources"]
+    assert res["lut"] > 100 and res["ff"] > 50 and res["bram"] >= 4 and res["dsp"] >= 1
+    assert r["utilisation"] is not None and 5 < r["fmax_mhz"] < 300
+    assert r["cycles_per_inference"] > 1000 and r["latency_us"] == pytest.approx(r["cycles_per_inference"] / r["fmax_mhz"])
+    assert r["activity"]["toggles_total"] > 0
+    for sub in ("golden/net.npz", "verilog/snn_top.v", "verilog/lint.log", "sim/summary.json", "report.md"):
+        assert (tmp_path / "hw" / sub).is_file(), sub
+    assert "verified: **True**" in out
 
 
 def test_example_script_runs():
