@@ -235,7 +235,7 @@ def build_ann(run, out: Path, *, target: str, samples: int, weight_bits: int, ve
     from hw.hls4ml_export import export_ann
 
     data = run.data
-    n = min(samples, len(data.x_eval))
+    n = len(data.x_eval)          # the C simulation is fast: the whole evaluation split
     res = export_ann(run.model, data.x_train[:256], data.x_eval[:n], data.y_eval[:n], out / "hls4ml",
                      weight_bits=weight_bits, vendor_build=vendor_build, progress=progress)
     agree = res.get("csim_vs_golden_argmax_agreement")
@@ -270,5 +270,5 @@ def report_markdown(r: dict) -> str:
              f"- cycles per inference: {r['cycles_per_inference']:,.0f}" if r.get("cycles_per_inference") else "",
              f"- latency: {r['latency_us']:.1f} us at Fmax" if r.get("latency_us") else ""]
     if r.get("note"):
-        lines += ["", r["note"]]
-    return "\n".join(line for line in lines if line is not None) + "\n"
+        lines += ["- note: " + r["note"]]
+    return "\n".join(line for line in lines if line) + "\n"

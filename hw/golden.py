@@ -454,3 +454,66 @@ def mutate_snn(net: FixedSNN, mutation: str) -> FixedSNN:
 
 
 SNN_MUTATIONS = ("beta", "reset", "rounding", "threshold")
+
+
+# ============================================================================ conventional networks
+#
+# The fixed-point ANN (Linear + ReLU stacks) as hls4ml's io_parallel dense/relu layers compute it,
+# with every format a power-of-two Q format (value = integer / 2**frac):
+#
+#     x_q     = sat_in(round_half_up(x * 2**f_in))                ap_fixed<W_in, W_in - f_in, AP_RND, AP_SAT>
+#     acc     = sum_j x_q[j] * W_q[j, n] + b_q[n]                  exact: frac f_in + f_w, wide enough
+#     hidden  = sat_act(round_half_up(relu(acc) * 2**(f_act - f_in - f_w)))    (the next layer's input)
+#     output  = acc of the last layer (exact, no activation)
+#
+# ``round_half_up`` is AP_RND (ties toward +inf); ``sat`` clamps to the format's range (AP_SAT).
+
+
+@dataclass(frozen=True)
+class FixedDense:
+    """One dense layer: integer weights ``[n_in, n_out]`` (frac ``w_frac``), bias in the accumulator's
+    format (frac ``in_frac + w_frac``), and, for hidden layers, the ReLU output format."""
+
+    weight: np.ndarray
+    bias: np.ndarray
+    w_frac: int
+    in_frac: int
+    relu: bool
+    act_bits: int = 16
+    act_frac: int = 8
+
+    @property
+    def acc_frac(self) -> int:
+        return self.in_frac + self.w_frac
+
+
+def _round_shift(v: np.ndarray, shift: int) -> np.ndarray:
+    """``round_half_up(v / 2**shift)`` for int64 ``v`` (a left shift when ``shift < 0``)."""
+    if shift <= 0:
+        return v << (-shift)
+    return (v + (1 << (shift - 1))) >> shift
+
+
+def ann_quantize_input(x: np.ndarray, frac: int, bits: int) -> np.ndarray:
+    """Float input -> int64 in ap_fixed<bits, bits - frac, AP_RND, AP_SAT>."""
+    lo, hi = _signed_range(bits)
+    return np.clip(np.floor(np.asarray(x, np.float64) * 2.0 ** frac + 0.5), lo, hi).astype(np.int64)
+
+
+def ann_run(layers: tuple[FixedDense, ...], x_q: np.ndarray) -> tuple[np.ndarray, int]:
+    """Integer forward pass of a fixed-point MLP on quantized inputs ``[B, n_in]``.
+
+    Returns ``(out, frac)``: the last layer's exact accumulator (int64 ``[B, n_out]``) and its
+    fractional bits (float scores = out / 2**frac)."""
+    h = np.asarray(x_q, np.int64)
+    for layer in layers:
+        acc = np.zeros((h.shape[0], layer.weight.shape[1]), np.int64)
+        w = layer.weight.astype(np.int64)
+        for lo in range(0, h.shape[0], 256):            # int64 products: exact, no float rounding
+            acc[lo:lo + 256] = h[lo:lo + 256] @ w
+        acc += layer.bias
+        if not layer.relu:
+            return acc, layer.acc_frac
+        lo, hi = _signed_range(layer.act_bits)
+        h = np.clip(_round_shift(np.maximum(acc, 0), layer.acc_frac - layer.act_frac), lo, hi)
+    return h, layers[-1].act_frac

@@ -1,6 +1,8 @@
 """``neuro demo``: the main job on the embedded default. Trains the spiking MLP 64-128-10 on
 scikit-learn's bundled ``digits`` through the trainer (a full run folder), then reports test
-accuracy on both backends (torch and numba), their agreement and the hidden spike rate.
+accuracy on both backends (torch and numba), their agreement and the hidden spike rate. The CLI
+then builds and verifies the firmware (``neuro hw build``, iCE40 UP5K), trains the conventional
+twin into ``OUT/ann`` and writes the energy comparison of the two into ``OUT/energy``.
 
 Everything is embedded (no download); on 2 CPU cores it takes well under a minute.
 """
@@ -36,6 +38,18 @@ def run_demo(out: str | Path = "runs/demo", overrides: list[str] | None = None, 
     for name in RUN_FILES:  # only the files a run writes; nothing else in the folder is touched
         (out / name).unlink(missing_ok=True)
     return train(demo_config(overrides), out, progress=progress)
+
+
+def run_demo_ann(out: str | Path, overrides: list[str] | None = None, progress: bool = True) -> dict:
+    """Train the demo network's conventional twin (same layer sizes, ReLU, no time axis) into ``out``,
+    for the energy comparison; return its metrics."""
+    from neuro.train.trainer import train
+
+    out = Path(out)
+    for name in RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    ann = list(overrides or []) + ["model.kind=ann_mlp", 'train.eval_backends=["torch"]']
+    return train(demo_config(ann), out, progress=progress)
 
 
 def format_report(m: dict) -> str:
