@@ -28,8 +28,8 @@ from hw.golden_ann import DenseSpec, FixedFormat, run as golden_run
 from neuro.errors import ConfigError, HardwareError
 
 SUPPORTED = ("Linear", "ReLU")
-SUPPORTED_TEXT = ("nn.Linear and nn.ReLU (as Linear (ReLU Linear)*: neuro.models.ann.ANN with model.kind "
-                  "\"ann_mlp\", or an nn.Sequential of them)")
+SUPPORTED_TEXT = ("Linear, ReLU (nn.Linear / nn.ReLU as Linear (ReLU Linear)*: neuro.models.ann.ANN with "
+                  "model.kind \"ann_mlp\", or an nn.Sequential of them)")
 
 
 class HLSPrecisionWarning(UserWarning):
@@ -46,8 +46,8 @@ def as_sequential(model):
 
     if isinstance(model, ANN):
         if model.kind != "mlp":
-            raise HardwareError("layer 'conv1' (Conv2d) is not supported by the hls4ml path; supported: "
-                                f"{SUPPORTED_TEXT}.")
+            raise HardwareError("layer 'conv1' (Conv2d) of this conv net is not supported by the hls4ml path; "
+                                f"supported: {SUPPORTED_TEXT}.")
         seq = nn.Sequential()
         for i, layer in enumerate(model.layers):
             seq.append(copy.deepcopy(layer))
@@ -107,7 +107,7 @@ def choose_precisions(model, x_calib, *, weight_bits: int = 8, act_bits: int = 1
     fin = FixedFormat(act_bits, _int_bits(float(np.abs(x).max())), True, "RND", "SAT")
     specs, h = [], torch.as_tensor(x)
     children = list(seq.named_children())
-    for k, (name, lin) in enumerate(linears):
+    for name, lin in linears:
         w = lin.weight.detach().double().cpu().numpy().T
         b = lin.bias.detach().double().cpu().numpy() if lin.bias is not None else np.zeros(w.shape[1])
         wf = FixedFormat(weight_bits, _int_bits(float(np.abs(w).max())), True, "RND", "SAT")
@@ -121,8 +121,8 @@ def choose_precisions(model, x_calib, *, weight_bits: int = 8, act_bits: int = 1
                                 f"simulation's output is read back as double). Lower act_bits={act_bits} or "
                                 f"weight_bits={weight_bits}.")
         acc = FixedFormat(acc_w, acc_w - acc_frac, True, "TRN", "WRAP")
-        bfmt = FixedFormat(max(2, int(np.abs(bq).max(initial=0)).bit_length() + 1),
-                           max(2, int(np.abs(bq).max(initial=0)).bit_length() + 1) - acc_frac, True, "TRN", "WRAP")
+        b_w = max(2, int(np.abs(bq).max(initial=0)).bit_length() + 1)      # exact: the bias integers fit
+        bfmt = FixedFormat(b_w, b_w - acc_frac, True, "TRN", "WRAP")
         with torch.no_grad():
             h = h @ torch.as_tensor(w) + torch.as_tensor(b)
         idx = [n for n, _ in children].index(name)
@@ -136,6 +136,9 @@ def choose_precisions(model, x_calib, *, weight_bits: int = 8, act_bits: int = 1
         fin = rf if rf is not None else acc
     warn_overflows(specs, x)
     return specs
+
+
+choose_formats = choose_precisions      # the earlier name, kept for callers of the first version
 
 
 def warn_overflows(specs: list[DenseSpec], x_calib) -> dict:
@@ -158,14 +161,20 @@ def warn_overflows(specs: list[DenseSpec], x_calib) -> dict:
     return stats
 
 
-def precisions(specs: list[DenseSpec]) -> dict:
-    """hls4ml precision strings per layer: ``{"input": ..., "<linear>": {weight, bias, accum, result}, "<relu>": ...}``."""
+def precisions(specs: list[DenseSpec], act_bits: int | None = None, weight_bits: int | None = None) -> dict:
+    """hls4ml precision strings: ``{"input": ..., "fc0": {"weight", "bias", "accum", "result"}, "relu0": ...,
+    "fc1": {...}}`` (k-th Linear ``fc{k}``, its ReLU ``relu{k}``). ``act_bits`` / ``weight_bits``, if given, are
+    checked against the formats (ConfigError on a mismatch)."""
+    for name, v, got in (("act_bits", act_bits, specs[0].input_fmt.width),
+                         ("weight_bits", weight_bits, specs[0].weight_fmt.width)):
+        if v is not None and v != got:
+            raise ConfigError(f"{name}={v!r} but the formats were chosen with {got}; allowed: {got} or None.")
     out = {"input": specs[0].input_fmt.hls()}
-    for s in specs:
-        out[s.name] = {"weight": s.weight_fmt.hls(), "bias": s.bias_fmt.hls(), "accum": s.accum_fmt.hls(),
-                       "result": s.result_fmt.hls()}
+    for k, s in enumerate(specs):
+        out[f"fc{k}"] = {"weight": s.weight_fmt.hls(), "bias": s.bias_fmt.hls(), "accum": s.accum_fmt.hls(),
+                         "result": s.result_fmt.hls()}
         if s.relu_fmt is not None:
-            out[s.relu_name] = s.relu_fmt.hls()
+            out[f"relu{k}"] = s.relu_fmt.hls()
     return out
 
 
@@ -204,7 +213,7 @@ def export_ann(model, x_calib, x_test, y_test, out_dir: str | Path, *, weight_bi
         raise HardwareError("vendor_build (--vendor-build) runs hls4ml's build(), which needs AMD Vitis HLS "
                             "(`vitis_hls`) or Vivado HLS (`vivado_hls`) on PATH, plus Vivado; neither is installed "
                             "here. Leave out --vendor-build: the C simulation is bit-accurate without them.")
-    seq = as_sequential(model)
+    seq = as_sequential(model).cpu().float()
     x_calib = np.asarray(x_calib, np.float64).reshape(len(x_calib), -1)
     x_test = np.asarray(x_test, np.float64).reshape(len(x_test), -1)
     y_test = np.asarray(y_test).reshape(-1)
@@ -244,10 +253,10 @@ def export_ann(model, x_calib, x_test, y_test, out_dir: str | Path, *, weight_bi
             raise HardwareError(f"unexpected hls4ml layer names {list(layer_cfg)}; expected the input layer and "
                                 f"{['_' + n for n in names]}.")
         layer_cfg[in_name[0]]["Precision"]["result"] = prec["input"]
-        for s in specs:
-            layer_cfg[f"_{s.name}"]["Precision"].update(prec[s.name])
+        for k, s in enumerate(specs):
+            layer_cfg[f"_{s.name}"]["Precision"].update(prec[f"fc{k}"])
             if s.relu_fmt is not None:
-                layer_cfg[f"_{s.relu_name}"]["Precision"]["result"] = prec[s.relu_name]
+                layer_cfg[f"_{s.relu_name}"]["Precision"]["result"] = prec[f"relu{k}"]
         project = tmp / "project"
         hmodel = hls4ml.converters.convert_from_pytorch_model(
             seq, hls_config=cfg, output_dir=str(project), project_name="ann", backend="Vitis", io_type="io_parallel")
