@@ -4,7 +4,7 @@
 
 Prints the median wall time of each and the ratios to the Numba kernel. All four compute the same
 spikes (checked before timing). numpy is a vectorised loop over time in float32; torch is
-``neuro.neurons.lif.lif_multistep`` under ``no_grad``; snnTorch is ``snntorch.Leaky`` stepped over T.
+``neuro.neurons.lif.lif_multistep(impl="reference")`` under ``no_grad``; snnTorch is ``snntorch.Leaky`` stepped over T.
 """
 
 from __future__ import annotations
@@ -71,14 +71,14 @@ def main() -> None:
     s_np, _ = lif_numpy(x, p)
     s_nb, _, _ = lif_numba(x, p)  # also compiles / loads the cached kernel
     with torch.no_grad():
-        s_t, _, _ = lif_torch(xt, p)
+        s_t, _, _ = lif_torch(xt, p, impl="reference")
         s_snn = snntorch_run(xt, p)
     assert np.array_equal(s_np, s_nb) and np.array_equal(s_nb, s_t.numpy()) and np.array_equal(s_nb, s_snn.numpy())
     del s_np, s_nb, s_t, s_snn
 
     def run_torch():
         with torch.no_grad():
-            lif_torch(xt, p)
+            lif_torch(xt, p, impl="reference")
 
     def run_snn():
         with torch.no_grad():

@@ -153,14 +153,25 @@ def _step(x: torch.Tensor, state: ALIFState, p: ALIFParams, beta: torch.Tensor, 
     return s, ALIFState(v, s, r, a)
 
 
-def alif_multistep(x: torch.Tensor, p: ALIFParams, state: ALIFState | None = None
+def alif_multistep(x: torch.Tensor, p: ALIFParams, state: ALIFState | None = None, impl: str | None = None
                    ) -> tuple[torch.Tensor, torch.Tensor, ALIFState]:
     """Run ``T`` steps. ``x``: currents ``[T, B, N...]`` (float). Returns spikes ``[T, ...]``,
     membrane ``[T, ...]`` (after the update, before the next step's reset) and the final state.
-    Differentiable with respect to ``x`` (BPTT through the python loop)."""
+    Differentiable with respect to ``x`` and the state's ``v``, ``s``, ``a`` (BPTT).
+
+    ``impl`` (default: env ``NEURO_NEURON_IMPL``, else ``auto``) picks the implementation as for
+    ``neuro.neurons.lif.lif_multistep``: fused Numba kernels on CPU, the fused torch loop elsewhere,
+    ``reference`` = the per-step torch autograd loop below (same spikes and membrane bit for bit)."""
     check_array("x (input currents)", x, ndim=tuple(range(2, 8)))
     if state is None:
         state = initial_state(x[0])
+    from neuro.neurons import fused
+    engine = fused.resolve_impl(impl, x)
+    if engine != "reference":
+        grad = torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in state))
+        if grad or engine == "numba":
+            with torch.set_grad_enabled(grad):
+                return fused.alif_fused(x, p, state, engine)
     consts = _constants(p, x)
     return scan(lambda xt, st: _step(xt, st, p, *consts), x, state)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, get_args
 
+import numpy as np
 import torch
 
 from neuro.checks import check_array, check_number
@@ -130,18 +131,52 @@ def scan(step_fn, x: torch.Tensor, state):
     return torch.stack(spikes), torch.stack(mems), state
 
 
-def lif_multistep(x: torch.Tensor, p: LIFParams, state: LIFState | None = None
+def lif_multistep(x: torch.Tensor, p: LIFParams, state: LIFState | None = None, impl: str | None = None
                   ) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
     """Run ``T`` steps. ``x``: currents ``[T, B, N...]`` (float). Returns spikes ``[T, ...]``,
     membrane ``[T, ...]`` (after the update, before the next step's reset) and the final state.
-    Differentiable with respect to ``x`` (BPTT through the python loop)."""
+    Differentiable with respect to ``x`` and ``state.v`` (BPTT).
+
+    ``impl`` (default: env ``NEURO_NEURON_IMPL``, else ``auto``) picks the implementation: ``auto``
+    runs the fused Numba kernels on CPU (``neuro.neurons.fused``: one kernel forward, one backward)
+    and the fused torch loop on other devices; ``reference`` is the per-step torch autograd loop
+    below. Every implementation gives the same spikes and membrane bit for bit in float32."""
     check_array("x (input currents)", x, ndim=tuple(range(2, 8)))
     if state is None:
         state = initial_state(x[0])
+    from neuro.neurons import fused
+    engine = fused.resolve_impl(impl, x)
+    grad = torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in state))
+    if engine == "numba" and not grad and x.dtype == torch.float32:
+        return _multistep_numba_inference(x, p, state)
+    if engine != "reference" and grad:
+        return fused.lif_fused(x, p, state, engine)
+    if engine == "numba" and not grad:
+        with torch.no_grad():
+            return fused.lif_fused(x, p, state, engine)
     beta, v_th = _constants(p, x)
     if torch.is_grad_enabled():
         return scan(lambda xt, st: _step(xt, st, p, beta, v_th), x, state)
     return _multistep_inference(x, p, state, beta, v_th)
+
+
+def _multistep_numba_inference(x: torch.Tensor, p: LIFParams, state: LIFState
+                               ) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
+    """Forward only through the Numba kernel on zero-copy views (float32, CPU): the training forward
+    of ``kernels.lif`` (same arithmetic as ``lif_forward_kernel``), serial for small arrays."""
+    from kernels.lif import lif_train_forward_kernel
+
+    T, inner = x.shape[0], x.shape[1:]
+    xd = x.detach().contiguous().reshape(T, -1)
+    M = xd.shape[1]
+    v, s, r = (t.detach().reshape(M).clone(memory_format=torch.contiguous_format) for t in state)
+    spk, mem = torch.empty_like(xd), torch.empty_like(xd)
+    flags = np.empty((T, M) if p.refractory_steps > 0 else (1, 1), np.uint8)
+    one, zero = np.float32(1.0), np.float32(0.0)
+    lif_train_forward_kernel(xd.numpy(), np.float32(p.beta), np.float32(p.v_th), one, zero, p.reset == "zero",
+                             int(p.refractory_steps), v.numpy(), s.numpy(), r.numpy(), spk.numpy(), mem.numpy(),
+                             flags)
+    return spk.reshape(x.shape), mem.reshape(x.shape), LIFState(v.reshape(inner), s.reshape(inner), r.reshape(inner))
 
 
 @torch.no_grad()
