@@ -25,6 +25,18 @@ def _cmd_demo(a: argparse.Namespace) -> int:
         if not r["verified"]:
             print("FAILED: the RTL does not match the golden model", file=sys.stderr)
             ok = False
+    if ok and not a.no_energy:
+        from pathlib import Path
+
+        from neuro.demo import run_demo_ann
+        from neuro.energy.report import format_summary, write_report
+
+        out = Path(a.out)
+        ann = run_demo_ann(out / "ann", a.set, progress=not a.quiet)
+        print(f"ANN twin (same layer sizes, ReLU): test accuracy {ann['test_accuracy']:.4f}")
+        rep = write_report([out, out / "ann"], out / "energy", progress=not a.quiet)
+        print(format_summary(rep), end="")
+        print(f"wrote {a.out}/ann/ (the ANN run) and {a.out}/energy/: report.json report.md report.html")
     return 0 if ok else 1
 
 
@@ -81,9 +93,45 @@ def _cmd_hw(a: argparse.Namespace) -> int:
     from hw.build import report_markdown
 
     print(report_markdown(r), end="")
-    print(f"wrote {a.run_dir.rstrip('/')}/hw/: report.json report.md golden/ verilog/ sim/"
-          + (" synth/" if not a.no_synth and r.get("fmax_mhz") else "") + (" hls4ml/" if "hls4ml" in r else ""))
+    from pathlib import Path
+
+    hw_dir = Path(a.run_dir) / "hw"
+    print(f"wrote {hw_dir}/: " + " ".join(sorted(p.name + ("/" if p.is_dir() else "") for p in hw_dir.iterdir())))
     return 0 if r["verified"] else 1
+
+
+def _cmd_import(a: argparse.Namespace) -> int:
+    from neuro.interop.runs import import_run
+
+    m = import_run(a.model, a.out, dataset=a.dataset, encoding=a.encoding, num_steps=a.num_steps, gain=a.gain,
+                   dt=a.dt, seed=a.seed, readout=a.readout)
+    for note in m["import_notes"]:
+        print(f"note: {note}")
+    keys = [k for k in m if k.startswith(("test_accuracy_", "agreement"))] + ["spike_rate", "params"]
+    print(", ".join(f"{k}={m[k]:.4f}" if isinstance(m[k], float) else f"{k}={m[k]}" for k in keys if k in m))
+    print(f"wrote {a.out}/: config.toml checkpoint.pt metrics.json model.nir")
+    return 0
+
+
+def _cmd_energy(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from neuro.energy.report import format_summary, write_report
+
+    r = write_report([Path(d) for d in a.run_dirs], Path(a.out), a.profile, progress=not a.quiet,
+                     max_samples=a.max_samples, measure=not a.no_measure)
+    print(format_summary(r), end="")
+    print(f"wrote {a.out}/: report.json report.md report.html")
+    return 0
+
+
+def _cmd_export(a: argparse.Namespace) -> int:
+    from neuro.interop.nir import sidecar_path
+    from neuro.interop.runs import export_run
+
+    path = export_run(a.run_dir, a.out, dt=a.dt)
+    print(f"wrote {path} and {sidecar_path(path)}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -101,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--min-accuracy", type=float, default=0.90, help="exit non-zero below this test accuracy")
     d.add_argument("--quiet", action="store_true", help="no progress bar")
     d.add_argument("--no-hw", action="store_true", help="skip the hardware build (neuro hw build on the demo run)")
+    d.add_argument("--no-energy", action="store_true", help="skip the ANN twin and the energy report")
     d.add_argument("--hw-samples", type=int, default=359,
                    help="test images the RTL classifies in the hardware build (digits has 359)")
     d.set_defaults(func=_cmd_demo)
@@ -140,6 +189,38 @@ def build_parser() -> argparse.ArgumentParser:
                     help="ANN only: also run hls4ml build(), which needs AMD Vitis HLS / Vivado on PATH")
     hb.add_argument("--quiet", action="store_true", help="no progress bars")
     hb.set_defaults(func=_cmd_hw)
+    im = sub.add_parser("import", help="a NIR graph (from snnTorch, Norse, ... or neuro export) into a run folder")
+    im.add_argument("model", help="NIR file (.nir, HDF5); a MODEL.neuroforge.json side-car beside it is read too")
+    im.add_argument("--out", required=True, help="new run folder (config.toml checkpoint.pt metrics.json model.nir)")
+    im.add_argument("--dataset", default=None, choices=["digits", "mnist", "fashion_mnist"],
+                    help="dataset to evaluate on (default: the side-car's, else digits)")
+    im.add_argument("--encoding", default=None, choices=["rate", "latency", "direct"], help="input spike encoding")
+    im.add_argument("--num-steps", type=int, default=None, help="time steps per sample (default: side-car, else 25)")
+    im.add_argument("--gain", type=float, default=None, help="encoding gain (default: side-car, else 1.0)")
+    im.add_argument("--readout", default=None,
+                    choices=["membrane_mean", "membrane_max", "membrane_last", "spike_count"],
+                    help="class scores from the output layer (default: side-car, else membrane_mean)")
+    im.add_argument("--dt", type=float, default=None,
+                    help="time step (s) of the LIF mapping beta = 1 - dt/tau (default: the graph's, else 1e-4)")
+    im.add_argument("--seed", type=int, default=0, help="train.seed of the run (evaluation spikes use seed + 1)")
+    im.set_defaults(func=_cmd_import)
+    ex = sub.add_parser("export", help="a trained spiking run to a NIR graph (+ side-car JSON)")
+    ex.add_argument("run_dir", help="run folder (config.toml + checkpoint.pt)")
+    ex.add_argument("--format", default="nir", choices=["nir"], help="output format")
+    ex.add_argument("--out", default=None, help="output file (default: RUN_DIR/model.nir)")
+    ex.add_argument("--dt", type=float, default=1e-4, help="time step (s) for tau = dt / (1 - beta), r = tau / dt")
+    ex.set_defaults(func=_cmd_export)
+    en = sub.add_parser("energy", help="energy comparison reports of trained runs (op counts, profiles, FPGA)")
+    ens = en.add_subparsers(dest="energy_command", metavar="ENERGY_COMMAND", required=True)
+    er = ens.add_parser("report", help="count, price and compare RUN_DIRs into report.json/.md/.html")
+    er.add_argument("run_dirs", nargs="+", metavar="RUN_DIR", help="run folders written by `neuro train`")
+    er.add_argument("--profile", action="append", default=None, metavar="NAME",
+                    help="energy profile name or .toml path (repeatable; default: the bundled set)")
+    er.add_argument("--out", required=True, help="output folder (report.json report.md report.html *.png)")
+    er.add_argument("--max-samples", type=int, default=None, help="count on the first N evaluation samples only")
+    er.add_argument("--no-measure", action="store_true", help="skip tier c (RAPL/NVML measurement)")
+    er.add_argument("--quiet", action="store_true", help="no progress bars")
+    er.set_defaults(func=_cmd_energy)
     return ap
 
 

@@ -58,6 +58,14 @@ def test_demo_reaches_accuracy_on_both_backends_and_builds_verified_firmware(tmp
     for sub in ("golden/net.npz", "verilog/snn_top.v", "verilog/lint.log", "sim/summary.json", "report.md"):
         assert (tmp_path / "hw" / sub).is_file(), sub
     assert "verified: **True**" in out
+    # the ANN twin and the energy comparison that end the demo
+    e = json.loads((tmp_path / "energy" / "report.json").read_text())
+    assert [r["model"] for r in e["runs"]] == ["spiking_mlp", "ann_mlp"]
+    comp = e["comparisons"][0]
+    assert comp["ratios"] and all(v["tier_a"] > 0 and v["tier_b"] > 0 for v in comp["ratios"].values()
+                                  if isinstance(v, dict))
+    assert e["runs"][0]["fpga"]["available"] and not e["runs"][1]["fpga"]["available"]
+    assert (tmp_path / "energy" / "report.html").stat().st_size > 10_000
 
 
 def test_example_script_runs():
