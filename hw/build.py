@@ -238,6 +238,7 @@ def build_ann(run, out: Path, *, target: str, samples: int, weight_bits: int, ve
     n = len(data.x_eval)          # the C simulation is fast: the whole evaluation split
     res = export_ann(run.model, data.x_train[:256], data.x_eval[:n], data.y_eval[:n], out / "hls4ml",
                      weight_bits=weight_bits, vendor_build=vendor_build, progress=progress)
+    res["project_dir"] = "hls4ml/project"            # relative to RUN_DIR/hw (built in a temp folder)
     agree = res.get("csim_vs_golden_argmax_agreement")
     exact = res.get("csim_vs_golden_max_abs")
     return {
