@@ -63,10 +63,14 @@ REGISTRY = Registry([
     ("lif", "numba", "kernels.lif:lif_multistep"),
     ("alif", "torch", "neuro.neurons.alif:alif_multistep"),
     ("alif", "numba", "kernels.alif:alif_multistep"),
+    # forward-forward layer-local update: (x_pos, x_neg, w, b, state, FFParams) -> (dW, db, state, loss, g_pos, g_neg)
+    ("ff", "torch", "neuro.rules.ff:ff_layer_grad"),
+    ("ff", "numba", "kernels.ff:ff_layer_grad"),
 ])
 
 #: The params class of each component, used by the parity test and by config loading.
 PARAMS = {"lif": "neuro.neurons.lif:LIFParams", "alif": "neuro.neurons.alif:ALIFParams"}
+PARAMS["ff"] = "neuro.rules.ff:FFParams"
 
 
 def get(component: str, backend: str) -> Callable:

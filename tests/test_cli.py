@@ -62,8 +62,8 @@ def test_demo_reaches_accuracy_on_both_backends_and_builds_verified_firmware(tmp
     e = json.loads((tmp_path / "energy" / "report.json").read_text())
     assert [r["model"] for r in e["runs"]] == ["spiking_mlp", "ann_mlp"]
     comp = e["comparisons"][0]
-    assert comp["ratios"] and all(v["tier_a"] > 0 and v["tier_b"] > 0 for v in comp["ratios"].values()
-                                  if isinstance(v, dict))
+    fp32 = comp["ratios"]["horowitz45_fp32"]            # profiles without MAC costs (Loihi) give None
+    assert fp32["tier_a"] > 1 and fp32["tier_b"] > 1       # this SNN costs more than its ANN on paper
     assert e["runs"][0]["fpga"]["available"] and not e["runs"][1]["fpga"]["available"]
     assert (tmp_path / "energy" / "report.html").stat().st_size > 10_000
 

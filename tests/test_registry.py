@@ -19,6 +19,27 @@ VARIANTS = {
              {"beta": 0.95, "rho": 0.99, "adapt": 0.05, "refractory_steps": 3},
              {"beta": 1.0, "rho": 1.0, "v_th": 2.0, "adapt": 0.1, "reset": "zero", "refractory_steps": 1}],
 }
+VARIANTS["ff"] = [{}, {"goodness": "sum_sq", "theta": 6.0}, {"peer": 0.3, "momentum": 0.5},
+                  {"goodness": "sum_sq", "theta": 3.0, "peer": 1.0, "momentum": 0.0}]
+
+
+def _ff_parity(component, p, variant):
+    """Learning rules: (x_pos, x_neg, w, b, state, params) -> (dW, db, state, loss, g_pos, g_neg)."""
+    rng = np.random.default_rng(200 + variant)
+    xp, xn = (rng.standard_normal((32, 13)).astype(np.float32) for _ in range(2))
+    w = (rng.standard_normal((9, 13)) * 0.4).astype(np.float32)
+    b = (rng.standard_normal(9) * 0.1).astype(np.float32)
+    m = np.abs(rng.standard_normal(9)).astype(np.float32)
+    t = REGISTRY.get(component, "torch")(*map(torch.from_numpy, (xp, xn, w, b)), (torch.from_numpy(m),), p)
+    n = REGISTRY.get(component, "numba")(xp, xn, w, b, (m,), p)
+    assert float(t[0].abs().sum()) > 1e-3
+    for a, c in zip((t[0], t[1], t[2][0], t[4], t[5]), (n[0], n[1], n[2][0], n[4], n[5])):
+        np.testing.assert_allclose(a.numpy(), c, rtol=1e-4, atol=1e-6)
+    assert abs(float(t[3]) - n[3]) < 1e-5
+
+
+#: components whose calling convention is not a neuron's ``multistep``: their own parity case.
+PARITY_CASES = {"ff": _ff_parity}
 
 
 def _params_cls(component):
@@ -35,6 +56,8 @@ def test_every_component_has_both_backends_and_variants():
 @pytest.mark.parametrize("component,variant", [(c, i) for c in REGISTRY.components() for i in range(len(VARIANTS[c]))])
 def test_parity_torch_vs_numba(component, variant):
     p = _params_cls(component)(**VARIANTS[component][variant])
+    if component in PARITY_CASES:
+        return PARITY_CASES[component](component, p, variant)
     rng = np.random.default_rng(100 + variant)
     x = (rng.standard_normal((60, 3, 7, 11)) * 0.6 + 0.25).astype(np.float32)
     s_t, v_t, st_t = REGISTRY.get(component, "torch")(torch.from_numpy(x), p)

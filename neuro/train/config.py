@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from neuro.errors import ConfigError
+from neuro.train.ff_config import FFConfig
 
 DatasetName = Literal["digits", "mnist", "fashion_mnist"]
 EncodingName = Literal["rate", "latency", "direct"]
@@ -30,6 +31,8 @@ LossName = Literal["membrane_ce", "rate_ce", "count_mse"]
 OptimizerName = Literal["adam", "sgd"]
 ScheduleName = Literal["cosine", "step", "none"]
 BackendName = Literal["torch", "numba"]
+# learning rules `neuro train` dispatches on (train.rule); "backprop" = surrogate BPTT / backprop.
+RuleName = Literal["backprop", "ff", "ff_unsup", "ff_spiking", "ff_model_free"]
 
 
 @dataclass(frozen=True)
@@ -110,6 +113,7 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     eval_backends: tuple[BackendName, ...] = ("torch", "numba")
+    rule: RuleName = "backprop"
 
     def __post_init__(self) -> None:
         _range("train.epochs", self.epochs, 1, 100_000)
@@ -133,6 +137,7 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    ff: FFConfig = field(default_factory=FFConfig)
 
     def __post_init__(self) -> None:
         if self.train.loss in ("rate_ce", "count_mse") and not self.model.spiking:

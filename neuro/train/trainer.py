@@ -150,6 +150,16 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: RunC
     return float(np.mean(pred == y.numpy())), pred, (spikes / neurons if neurons else None)
 
 
+#: ``train.rule`` -> the trainer of that learning rule (``module:function`` with ``train``'s signature);
+#: ``"backprop"`` (surrogate BPTT / backprop) is the trainer below. Add one line per new rule.
+RULE_TRAINERS: dict[str, str] = {
+    "ff": "neuro.train.ff_trainer:train",
+    "ff_unsup": "neuro.train.ff_trainer:train",
+    "ff_spiking": "neuro.train.ff_trainer:train",
+    "ff_model_free": "neuro.train.ff_trainer:train",
+}
+
+
 def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
           stop_after_epoch: int | None = None) -> dict:
     """Train ``cfg`` into run folder ``out`` and return ``metrics.json``'s content.
@@ -157,6 +167,12 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
     ``resume``: continue from ``out/checkpoint.pt`` (same architecture; ``train.epochs`` may grow).
     ``stop_after_epoch``: stop early after that epoch as if interrupted (for tests and scripts).
     """
+    if cfg.train.rule != "backprop":
+        import importlib
+
+        module, _, fn = RULE_TRAINERS[cfg.train.rule].partition(":")
+        return getattr(importlib.import_module(module), fn)(cfg, out, resume=resume, progress=progress,
+                                                            stop_after_epoch=stop_after_epoch)
     out = Path(out)
     ckpt_path = out / "checkpoint.pt"
     if not resume and ckpt_path.exists():
