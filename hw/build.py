@@ -266,7 +266,8 @@ def report_markdown(r: dict) -> str:
              f"- accuracy: float {pct(r['float_accuracy'])}, fixed point {pct(r['fixed_accuracy'])}"
              + (f", RTL {pct(r['rtl_accuracy'])} on its {r['samples']} images" if r.get("rtl_accuracy") is not None else ""),
              f"- resources: " + ", ".join(f"{k} {v}" for k, v in res.items() if v is not None) if any(
-                 v is not None for v in res.values()) else "- resources: not synthesised",
+                 v is not None for v in res.values()) else ("- resources: not synthesised" if "hls4ml" not in r
+                                                             else "- resources: from Vitis HLS only (--vendor-build)"),
              f"- Fmax: {r['fmax_mhz']:.1f} MHz" if r.get("fmax_mhz") else "- Fmax: -",
              f"- cycles per inference: {r['cycles_per_inference']:,.0f}" if r.get("cycles_per_inference") else "",
              f"- latency: {r['latency_us']:.1f} us at Fmax" if r.get("latency_us") else ""]
