@@ -17,7 +17,6 @@ so a failed build leaves the previous ``hw/`` (or none) and no half-written one.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import shutil
@@ -265,7 +264,7 @@ def report_markdown(r: dict) -> str:
              + f"; simulator {r['simulator']})",
              f"- accuracy: float {pct(r['float_accuracy'])}, fixed point {pct(r['fixed_accuracy'])}"
              + (f", RTL {pct(r['rtl_accuracy'])} on its {r['samples']} images" if r.get("rtl_accuracy") is not None else ""),
-             f"- resources: " + ", ".join(f"{k} {v}" for k, v in res.items() if v is not None) if any(
+             "- resources: " + ", ".join(f"{k} {v}" for k, v in res.items() if v is not None) if any(
                  v is not None for v in res.values()) else ("- resources: not synthesised" if "hls4ml" not in r
                                                              else "- resources: from Vitis HLS only (--vendor-build)"),
              f"- Fmax: {r['fmax_mhz']:.1f} MHz" if r.get("fmax_mhz") else "- Fmax: -",

@@ -57,7 +57,7 @@ def runner(design, tmp_path_factory):
 
 
 def _sim(runner, design, sim, tmp_path, **kw):
-    net, folder = design[0], design[1]
+    folder = design[1]
     return snn_sim.simulate(runner(sim), folder, folder / "net.npz", tmp_path, sim=sim,
                             stimulus=folder / "stimulus.npz", **kw)
 
