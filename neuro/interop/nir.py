@@ -174,7 +174,7 @@ def to_nir(model: torch.nn.Module, dt: float = DEFAULT_DT):
         add("output", nir.Output(output_type={"output": np.array([model.config.sizes[-1]])}))
     elif isinstance(model, SpikingConvNet):
         c = model.config
-        p, k, q = c.params, c.kernel_size, c.pool
+        p, q = c.params, c.pool
         add("input", nir.Input(input_type={"input": np.array(c.in_shape)}))
         shapes = c.feature_shapes
         hw = c.in_shape[1:]

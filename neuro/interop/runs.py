@@ -24,7 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 
 from neuro.errors import ConfigError, DataError
 from neuro.interop import nir as nirio
@@ -86,7 +85,7 @@ def import_run(nir_path: str | Path, out: str | Path, *, dataset: str | None = N
     from neuro.io import write_json, write_text
     from neuro.train import checkpoint
     from neuro.train.config import to_dict, to_toml
-    from neuro.train.trainer import _make_optimizer, build_model, evaluate, prepare_data
+    from neuro.train.trainer import backend_metrics, build_model, make_optimizer, prepare_data
 
     t0 = time.perf_counter()
     src, out = Path(nir_path), Path(out)
@@ -112,17 +111,7 @@ def import_run(nir_path: str | Path, out: str | Path, *, dataset: str | None = N
          "device": "cpu", "epochs": 0, "params": sum(p.numel() for p in model.parameters()),
          "eval_split": data.eval_split, "n_train": len(data.x_train), "n_eval": len(data.x_eval),
          "imported_from": str(src), "nir_dt": imp.dt, "import_notes": imp.notes}
-    preds = {}
-    for backend in cfg.train.eval_backends:
-        ts = time.perf_counter()
-        acc, preds[backend], rate = evaluate(model, data.x_eval, data.y_eval, cfg, backend=backend)
-        m[f"test_accuracy_{backend}"] = acc
-        m[f"eval_s_{backend}"] = round(time.perf_counter() - ts, 3)
-        m.setdefault("spike_rate", rate)
-    first = cfg.train.eval_backends[0]
-    m["test_accuracy"] = m[f"test_accuracy_{first}"]
-    for b in cfg.train.eval_backends[1:]:
-        m[f"agreement_{first}_{b}"] = float(np.mean(preds[first] == preds[b]))
+    m.update(backend_metrics(model, data, cfg))
     m["wall_s"] = round(time.perf_counter() - t0, 2)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -130,7 +119,7 @@ def import_run(nir_path: str | Path, out: str | Path, *, dataset: str | None = N
         digest = hashlib.sha256(src.read_bytes()).hexdigest()
         # a fresh optimizer, scheduler and RNG state as the trainer makes them, so that
         # `neuro train RUN/config.toml --out RUN --resume` fine-tunes the imported weights
-        opt, sched = _make_optimizer(model, cfg, math.ceil(len(data.x_train) / cfg.train.batch_size))
+        opt, sched = make_optimizer(model, cfg, math.ceil(len(data.x_train) / cfg.train.batch_size))
         gen = torch.Generator().manual_seed(cfg.train.seed)
         checkpoint.save(tmp / "checkpoint.pt", model=model.state_dict(), architecture=checkpoint.architecture(model),
                         config=to_dict(cfg), epoch=0, history=[], wall_s=m["wall_s"], optimizer=opt.state_dict(),

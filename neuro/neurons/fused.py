@@ -159,6 +159,14 @@ def _gate_and_spike(flags_t: torch.Tensor, dtype) -> tuple[torch.Tensor, torch.T
     return (flags_t & 2).to(dtype) / 2, (flags_t & 1).to(dtype)
 
 
+def _gate_spikes(st: torch.Tensor, gate: torch.Tensor | None) -> torch.Tensor:
+    """Block ``st`` (in place) where ``gate`` is 0; the step's flags: bit 0 spike, bit 1 input gate open."""
+    if gate is None:
+        return st.to(torch.uint8) | 2
+    st.mul_(gate)
+    return st.to(torch.uint8) | ((gate > 0).to(torch.uint8) << 1)
+
+
 @torch.no_grad()
 def _lif_torch_forward(x, p, v, s, r, spk, mem, flags):
     """The in-place torch loop (same float order as ``neuro.neurons.lif``), writing flags."""
@@ -179,11 +187,7 @@ def _lif_torch_forward(x, p, v, s, r, spk, mem, flags):
             torch.mul(1 - s, v, out=vt)
             vt.mul_(beta).add_(xt)
         torch.gt(vt, v_th, out=st)
-        if gate is not None:
-            st.mul_(gate)
-            flags[t] = st.to(torch.uint8) | ((gate > 0).to(torch.uint8) << 1)
-        else:
-            flags[t] = st.to(torch.uint8) | 2
+        flags[t] = _gate_spikes(st, gate)
         v.copy_(vt)
         s.copy_(st)
 
@@ -287,11 +291,7 @@ def _alif_torch_forward(x, p, v, s, r, a, spk, mem, u, flags):
         a.copy_(rho * a + s)
         torch.sub(vt, v_th + adapt * a, out=u[t])
         torch.gt(u[t], 0, out=st)
-        if gate is not None:
-            st.mul_(gate)
-            flags[t] = st.to(torch.uint8) | ((gate > 0).to(torch.uint8) << 1)
-        else:
-            flags[t] = st.to(torch.uint8) | 2
+        flags[t] = _gate_spikes(st, gate)
         v.copy_(vt)
         s.copy_(st)
 

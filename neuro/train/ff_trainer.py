@@ -99,7 +99,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
           stop_after_epoch: int | None = None) -> dict:
     """Train an FF rule into run folder ``out``; returns ``metrics.json``'s content (same contract as
     ``neuro.train.trainer.train``)."""
-    from neuro.train.trainer import prepare_data
+    from neuro.train.trainer import make_optimizer, prepare_data, resume_from
 
     if cfg.train.rule not in FF_RULES:
         raise ConfigError(f"train.rule={cfg.train.rule!r} is not a forward-forward rule; allowed: {', '.join(FF_RULES)}.")
@@ -118,31 +118,14 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
     gen = torch.Generator().manual_seed(cfg.train.seed)
     steps = math.ceil(len(data.x_train) / cfg.train.batch_size)
     ff_params_ = [p for layer in model.layers for p in layer.parameters()]
-    if cfg.train.optimizer == "adam":
-        opt = torch.optim.Adam(ff_params_, lr=cfg.train.lr, weight_decay=cfg.train.weight_decay)
-    else:
-        opt = torch.optim.SGD(ff_params_, lr=cfg.train.lr, momentum=cfg.train.momentum,
-                              weight_decay=cfg.train.weight_decay)
-    if cfg.train.schedule == "cosine":
-        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.train.epochs * steps)
-    elif cfg.train.schedule == "step":
-        sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.train.step_size * steps, gamma=cfg.train.gamma)
-    else:
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
+    opt, sched = make_optimizer(ff_params_, cfg, steps)
     ropt = torch.optim.Adam(model.readout.parameters(), lr=cfg.ff.readout_lr)
     history: list[dict] = []
     start_epoch, wall_before = 1, 0.0
     if resume:
-        ckpt = checkpoint.load(ckpt_path, model)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
+        ckpt = resume_from(ckpt_path, cfg, model, opt, sched, gen)
         ropt.load_state_dict(ckpt["readout_optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        checkpoint.restore_rng(ckpt["rng"], gen)
         history, start_epoch, wall_before = ckpt["history"], ckpt["epoch"] + 1, ckpt["wall_s"]
-        if start_epoch > cfg.train.epochs:
-            raise ConfigError(f"the run in {str(out)!r} already finished {ckpt['epoch']} epochs; "
-                              f"train.epochs={cfg.train.epochs} leaves nothing to do (raise it with --set).")
     model.to(device)
     unsup = cfg.train.rule == "ff_unsup"
     shape = _image_shape(cfg, n_in) if unsup else None

@@ -91,12 +91,15 @@ def build_model(cfg: RunConfig, in_shape: tuple[int, ...], n_classes: int) -> to
     return build(cfg.model, in_shape, n_classes)
 
 
-def _make_optimizer(model: torch.nn.Module, cfg: RunConfig, steps_per_epoch: int):
+def make_optimizer(params, cfg: RunConfig, steps_per_epoch: int):
+    """``train.optimizer`` over ``params`` (a module or an iterable of tensors) and its per-step schedule."""
     t = cfg.train
+    if isinstance(params, torch.nn.Module):
+        params = params.parameters()
     if t.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=t.lr, weight_decay=t.weight_decay)
+        opt = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
     else:
-        opt = torch.optim.SGD(model.parameters(), lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
+        opt = torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay)
     if t.schedule == "cosine":
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=t.epochs * steps_per_epoch)
     elif t.schedule == "step":
@@ -104,6 +107,20 @@ def _make_optimizer(model: torch.nn.Module, cfg: RunConfig, steps_per_epoch: int
     else:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: 1.0)
     return opt, sched
+
+
+def resume_from(ckpt_path: Path, cfg: RunConfig, model, opt, sched, gen: torch.Generator) -> dict:
+    """Load a checkpoint into the model, optimizer, scheduler and generator; the checkpoint dict.
+    ConfigError when it already holds ``train.epochs`` epochs."""
+    ckpt = checkpoint.load(ckpt_path, model)
+    model.load_state_dict(ckpt["model"])
+    opt.load_state_dict(ckpt["optimizer"])
+    sched.load_state_dict(ckpt["scheduler"])
+    checkpoint.restore_rng(ckpt["rng"], gen)
+    if ckpt["epoch"] >= cfg.train.epochs:
+        raise ConfigError(f"the run in {str(Path(ckpt_path).parent)!r} already finished {ckpt['epoch']} epochs; "
+                          f"train.epochs={cfg.train.epochs} leaves nothing to do (raise it with --set).")
+    return ckpt
 
 
 def _loss_fn(cfg: RunConfig):
@@ -194,19 +211,12 @@ def _train(cfg, out, ckpt_path, resume, progress, stop_after_epoch, device, info
     gen = torch.Generator().manual_seed(cfg.train.seed)
     n_local = len(data.x_train) // info.world
     steps = math.ceil(n_local / cfg.train.batch_size)
-    opt, sched = _make_optimizer(model, cfg, steps)
+    opt, sched = make_optimizer(model, cfg, steps)
     history: list[dict] = []
     start_epoch, wall_before = 1, 0.0
     if resume:
-        ckpt = checkpoint.load(ckpt_path, model)
-        model.load_state_dict(ckpt["model"])
-        opt.load_state_dict(ckpt["optimizer"])
-        sched.load_state_dict(ckpt["scheduler"])
-        checkpoint.restore_rng(ckpt["rng"], gen)
+        ckpt = resume_from(ckpt_path, cfg, model, opt, sched, gen)
         history, start_epoch, wall_before = ckpt["history"], ckpt["epoch"] + 1, ckpt["wall_s"]
-        if start_epoch > cfg.train.epochs:
-            raise ConfigError(f"the run in {str(out)!r} already finished {ckpt['epoch']} epochs; "
-                              f"train.epochs={cfg.train.epochs} leaves nothing to do (raise it with --set).")
     model.to(device)
     base = model
     if info.enabled:
@@ -284,19 +294,27 @@ def _final_metrics(cfg, model, data: Prepared, history, wall, device) -> dict:
          "params": sum(p.numel() for p in model.parameters()), "wall_s": round(wall, 2),
          "eval_split": data.eval_split, "n_train": len(data.x_train), "n_eval": len(data.x_eval)}
     if cfg.model.spiking:
-        preds = {}
-        for backend in cfg.train.eval_backends:
-            t0 = time.perf_counter()
-            acc, preds[backend], rate = evaluate(model, data.x_eval, data.y_eval, cfg, backend=backend)
-            m[f"test_accuracy_{backend}"] = acc
-            m[f"eval_s_{backend}"] = round(time.perf_counter() - t0, 3)
-            m.setdefault("spike_rate", rate)
-        first = cfg.train.eval_backends[0]
-        m["test_accuracy"] = m[f"test_accuracy_{first}"]
-        for b in cfg.train.eval_backends[1:]:
-            m[f"agreement_{first}_{b}"] = float(np.mean(preds[first] == preds[b]))
+        m.update(backend_metrics(model, data, cfg))
     else:
         m["test_accuracy"], _, _ = evaluate(model, data.x_eval, data.y_eval, cfg)
+    return m
+
+
+def backend_metrics(model, data: Prepared, cfg: RunConfig) -> dict:
+    """A spiking model on the evaluation split, once per ``train.eval_backends``: accuracy and time per
+    backend, ``test_accuracy`` (the first backend's), the spike rate and the backends' agreement."""
+    m: dict = {}
+    preds = {}
+    for backend in cfg.train.eval_backends:
+        t0 = time.perf_counter()
+        acc, preds[backend], rate = evaluate(model, data.x_eval, data.y_eval, cfg, backend=backend)
+        m[f"test_accuracy_{backend}"] = acc
+        m[f"eval_s_{backend}"] = round(time.perf_counter() - t0, 3)
+        m.setdefault("spike_rate", rate)
+    first = cfg.train.eval_backends[0]
+    m["test_accuracy"] = m[f"test_accuracy_{first}"]
+    for b in cfg.train.eval_backends[1:]:
+        m[f"agreement_{first}_{b}"] = float(np.mean(preds[first] == preds[b]))
     return m
 
 

@@ -11,8 +11,15 @@ from torch import nn
 
 from neuro.energy.counting import count_model, count_module
 
-neurobench = pytest.importorskip("neurobench", reason="neurobench 2.3 is installed by `make dev` (--no-deps)")
-snn = pytest.importorskip("snntorch")
+from hw.sim import in_ci
+
+try:  # installed by `make dev` (--no-deps): a missing neurobench fails CI, and only skips locally
+    import neurobench  # noqa: F401
+except ImportError:
+    if in_ci():
+        raise
+    pytest.skip("neurobench 2.3 is not installed (`make dev` installs it with --no-deps)", allow_module_level=True)
+import snntorch as snn  # noqa: E402
 
 from neurobench.benchmarks import Benchmark  # noqa: E402
 from neurobench.metrics.static import ConnectionSparsity, Footprint  # noqa: E402
