@@ -23,9 +23,11 @@ multi-step mode (SpikingJelly 2.0 runs torch ops on CPU); Norse: ``LIFBoxCell`` 
 All use a decay of 0.9 per step and threshold 1 (SpikingJelly: tau=10, decay_input=False, soft reset; Norse:
 dt*tau_mem_inv = 0.1, its input is scaled by 10 to match).
 
-The floors come from this machine, measured in the parent: matmul rate (``torch.mm`` 1600x4096 @
-4096x4096) and memory bandwidth (``torch`` copy of 420 MB). Linear+LIF floor = the forward and
-weight-gradient products (2 x 2*T*B*n*n flop) at that rate; LIF floor = the bytes our kernels must
+The floors come from this machine. Linear+LIF floor = the forward and weight-gradient products
+(``x @ W.T`` and ``g.T @ x``, 2 x 2*T*B*n*n flop; inference: the first only) on the workload's
+shapes, timed in our child process alternately with our runs (median), so a drift of the machine's
+matmul rate moves both; the parent also prints the rate of a 1600x4096 @ 4096x4096 ``torch.mm``.
+LIF floor = memory bandwidth (``torch`` copy of 420 MB, in the parent) times the bytes our kernels must
 move (fwd+bwd: x read 4 B, spikes+membrane written 8 B, membrane read 4 B, grad written 4 B = 20 B
 per element; inference: 12 B) at that bandwidth.
 """
@@ -159,8 +161,22 @@ def _per_step(fc, x, neuron):
     return neuron(torch.stack([fc(x[t]) for t in range(x.shape[0])]))
 
 
+def _floor_fn(workload: str):
+    """The bare matrix products a Linear+LIF workload cannot avoid (forward ``x @ W.T``, and for
+    training the weight gradient ``g.T @ x``), on the workload's shapes: timed in our child,
+    interleaved with our runs, so the floor sees the same machine state as the run it bounds."""
+    n = int(workload.split("_")[2])
+    g = torch.Generator().manual_seed(1)
+    x, w, gout = (torch.rand(T * B, n, generator=g), torch.randn(n, n, generator=g),
+                  torch.randn(T * B, n, generator=g))
+    if workload.endswith("_inference"):
+        return lambda: torch.mm(x, w.t())
+    return lambda: (torch.mm(x, w.t()), torch.mm(gout.t(), x))
+
+
 def child(lib: str, workload: str, repeats: int) -> dict:
     fn = _make_workload(lib, workload)
+    floor_fn = _floor_fn(workload) if lib == "ours" and workload.startswith("linear_lif") else None
     rss0 = _status("VmRSS")  # imports, inputs and weights
     _reset_peak()
     t0 = time.perf_counter()
@@ -168,6 +184,7 @@ def child(lib: str, workload: str, repeats: int) -> dict:
     warm = time.perf_counter() - t0
     times = []
     budget = time.perf_counter() + 20.0
+    floor_times = []
     for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
@@ -175,8 +192,18 @@ def child(lib: str, workload: str, repeats: int) -> dict:
         if time.perf_counter() > budget:
             break
     peak = _status("VmHWM")  # ru_maxrss would include the parent's peak (kept across exec)
-    return {"lib": lib, "workload": workload, "median_s": statistics.median(times), "min_s": min(times),
-            "runs": len(times), "warmup_s": warm, "peak_mb": max(0, peak - rss0) / 1e6}
+    if floor_fn is not None:  # after the peak is read: the floor's operands are not ours
+        floor_fn()
+        for _ in range(len(times)):
+            t0 = time.perf_counter()
+            floor_fn()
+            floor_times.append(time.perf_counter() - t0)
+            fn()
+    out = {"lib": lib, "workload": workload, "median_s": statistics.median(times), "min_s": min(times),
+           "runs": len(times), "warmup_s": warm, "peak_mb": max(0, peak - rss0) / 1e6}
+    if floor_times:
+        out["floor_s"] = statistics.median(floor_times)
+    return out
 
 
 # -- parent: floors, subprocesses, table ------------------------------------------------------------
@@ -251,8 +278,8 @@ def main() -> None:
         for lib in libs:
             r = results.get((wl, lib))
             cells.append("failed" if r is None else f"{r['median_s']:.3f} s, {r['peak_mb'] / 1e3:.2f} GB")
-        fl = floor_s(wl, f)
         ours = results.get((wl, "ours"))
+        fl = ours["floor_s"] if ours and "floor_s" in ours else floor_s(wl, f)
         frac = f"{fl / ours['median_s']:.0%} of floor speed" if ours else "-"
         print(f"| {wl} | " + " | ".join(cells) + f" | {fl:.3f} s | {frac} |")
     print("\nratios (peer time / ours time; >1 = ours faster) and peak memory (ours / peer):")

@@ -163,14 +163,15 @@ def lif_multistep(x: torch.Tensor, p: LIFParams, state: LIFState | None = None, 
 def _multistep_numba_inference(x: torch.Tensor, p: LIFParams, state: LIFState
                                ) -> tuple[torch.Tensor, torch.Tensor, LIFState]:
     """Forward only through the Numba kernel on zero-copy views (float32, CPU): the training forward
-    of ``kernels.lif`` (same arithmetic as ``lif_forward_kernel``), serial for small arrays."""
+    of ``kernels.lif``, serial for small arrays."""
     from kernels.lif import lif_train_forward_kernel
+    from neuro.neurons.fused import empty_like
 
     T, inner = x.shape[0], x.shape[1:]
     xd = x.detach().contiguous().reshape(T, -1)
     M = xd.shape[1]
     v, s, r = (t.detach().reshape(M).clone(memory_format=torch.contiguous_format) for t in state)
-    spk, mem = torch.empty_like(xd), torch.empty_like(xd)
+    spk, mem = empty_like(xd), empty_like(xd)
     flags = np.empty((T, M) if p.refractory_steps > 0 else (1, 1), np.uint8)
     one, zero = np.float32(1.0), np.float32(0.0)
     lif_train_forward_kernel(xd.numpy(), np.float32(p.beta), np.float32(p.v_th), one, zero, p.reset == "zero",
