@@ -160,13 +160,16 @@ def alif_multistep(x: torch.Tensor, p: ALIFParams, state: ALIFState | None = Non
     Differentiable with respect to ``x`` and the state's ``v``, ``s``, ``a`` (BPTT).
 
     ``impl`` (default: env ``NEURO_NEURON_IMPL``, else ``auto``) picks the implementation as for
-    ``neuro.neurons.lif.lif_multistep``: fused Numba kernels on CPU, the fused torch loop elsewhere,
+    ``neuro.neurons.lif.lif_multistep``: fused Numba kernels on CPU, the fused torch loop elsewhere
+    (``triton`` selects it too: there is no Triton ALIF kernel),
     ``reference`` = the per-step torch autograd loop below (same spikes and membrane bit for bit)."""
     check_array("x (input currents)", x, ndim=tuple(range(2, 8)))
     if state is None:
         state = initial_state(x[0])
     from neuro.neurons import fused
     engine = fused.resolve_impl(impl, x)
+    if engine == "triton":  # no Triton ALIF kernel: the fused torch loop on the same device
+        engine = "torch"
     if engine != "reference":
         grad = torch.is_grad_enabled() and (x.requires_grad or any(t.requires_grad for t in state))
         if grad or engine == "numba":

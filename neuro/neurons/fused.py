@@ -6,8 +6,12 @@ reference (``neuro.neurons.lif`` / ``neuro.neurons.alif``: reset detached; ALIF'
 
 - ``numba`` (CPU, float32/float64): ``kernels.lif`` / ``kernels.alif`` training kernels on zero-copy
   numpy views of the tensors, parallel over neurons, time inside.
-- ``torch`` (any device, the CUDA path): a loop of in-place tensor ops with no autograd graph per
-  step, and a hand-written reverse-time loop in ``backward``.
+- ``triton`` (CUDA, float32; LIF): ``kernels.lif_triton``, one Triton kernel for the forward and one
+  for the backward, each walking all steps with the state in registers (the GPU counterpart of the
+  Numba engine; tested on CPU under Triton's interpreter, ``TRITON_INTERPRET=1``).
+- ``torch`` (any device; the CUDA path of ALIF, float64, or when Triton is missing): a loop of
+  in-place tensor ops with no autograd graph per step, and a hand-written reverse-time loop in
+  ``backward``.
 
 Saved for backward (per step and neuron): the membrane (already an output, so no extra copy for LIF),
 ALIF's ``v - theta`` instead, and, only with a refractory period, one uint8 of flags (bit 0 spike,
@@ -17,10 +21,12 @@ Which implementation ``lif_multistep``/``alif_multistep`` take is chosen by ``im
 environment variable ``NEURO_NEURON_IMPL`` (read per call):
 
 =============  =================================================================================
-``auto``       default: CPU float32/float64 -> ``numba``; other devices -> ``torch`` when a
-               gradient is needed, the in-place reference loop otherwise; other dtypes -> ``reference``
+``auto``       default: CPU float32/float64 -> ``numba``; CUDA float32 with Triton installed ->
+               ``triton`` (ALIF: ``torch``); other devices/dtypes -> ``torch`` when a gradient is
+               needed, the in-place reference loop otherwise; other CPU dtypes -> ``reference``
 ``reference``  the unfused torch autograd loop (per-step graph), for debugging
 ``numba``      the Numba Function (CPU tensors only)
+``triton``     the Triton Function (CUDA float32 tensors; on CPU only under ``TRITON_INTERPRET=1``)
 ``torch``      the torch-loop Function (any device)
 =============  =================================================================================
 """
@@ -35,7 +41,7 @@ import torch
 
 from neuro.errors import BackendError, ConfigError
 
-IMPLS = ("auto", "reference", "numba", "torch")
+IMPLS = ("auto", "reference", "numba", "triton", "torch")
 ENV_VAR = "NEURO_NEURON_IMPL"
 _SG_KIND = {"fast_sigmoid": 0, "atan": 1, "straight_through": 2}
 _NUMBA_DTYPES = (torch.float32, torch.float64)
@@ -64,11 +70,34 @@ def resolve_impl(impl: str | None, x: torch.Tensor) -> str:
     if name == "auto":
         if x.device.type == "cpu":
             return "numba" if x.dtype in _NUMBA_DTYPES else "reference"
-        return "torch"
+        return "triton" if x.device.type == "cuda" and x.dtype == torch.float32 and triton_available() else "torch"
     if name == "numba" and (x.device.type != "cpu" or x.dtype not in _NUMBA_DTYPES):
         raise BackendError(f"impl='numba' needs a CPU float32/float64 tensor; got {x.dtype} on {x.device}. "
                            "Use impl='torch' or 'auto'.")
+    if name == "triton":
+        if not triton_available():
+            raise BackendError("impl='triton' needs the triton package (pip install triton; CUDA builds of torch "
+                               "ship it). Use impl='auto' or 'torch'.")
+        if x.dtype != torch.float32:
+            raise BackendError(f"impl='triton' runs float32 only; got {x.dtype}. Use impl='torch' or 'auto'.")
+        from kernels.lif_triton import check_device
+        check_device(x)
     return name
+
+
+def triton_available() -> bool:
+    """Whether ``import triton`` works (cached after the first call)."""
+    global _TRITON
+    if _TRITON is None:
+        try:
+            import triton  # noqa: F401
+            _TRITON = True
+        except ImportError:
+            _TRITON = False
+    return _TRITON
+
+
+_TRITON: bool | None = None
 
 
 def _scalars(x: torch.Tensor, p) -> dict:
@@ -109,7 +138,7 @@ def _grad_arrays(g_spk, g_mem, dtype):
 def _flags(T: int, M: int, p, engine: str, device) -> torch.Tensor:
     """uint8 flags [T, M] (bit 0 spike, bit 1 gate); the Numba engine needs them only with a
     refractory period (else a 1x1 placeholder: spikes are recomputed from the saved membrane)."""
-    full = engine != "numba" or p.refractory_steps > 0
+    full = engine not in ("numba", "triton") or p.refractory_steps > 0
     return torch.empty((T, M) if full else (1, 1), dtype=torch.uint8, device=device)
 
 
@@ -136,6 +165,9 @@ class LIFFused(torch.autograd.Function):
             lif_train_forward_kernel(xd.numpy(), k["beta"], k["v_th"], k["one"], k["zero"], k["reset_zero"],
                                      k["refractory"], v.numpy(), s.numpy(), r.numpy(), spk.numpy(), mem.numpy(),
                                      flags.numpy())
+        elif engine == "triton":
+            from kernels.lif_triton import lif_forward
+            lif_forward(xd, p.beta, p.v_th, p.reset == "zero", int(p.refractory_steps), v, s, r, spk, mem, flags)
         else:
             _lif_torch_forward(xd, p, v, s, r, spk, mem, flags)
         ctx.save_for_backward(mem, flags, s0.detach().reshape(M))
@@ -160,6 +192,11 @@ class LIFFused(torch.autograd.Function):
             lif_backward_kernel(mem.numpy(), flags.numpy(), p.refractory_steps > 0, s_init.contiguous().numpy(), gs, gm, has_s, has_m,
                                 k["beta"], k["v_th"], k["one"], k["zero"], k["reset_zero"], k["sg_kind"],
                                 k["c1"], k["c2"], g_x.numpy(), g_v.numpy())
+        elif ctx.engine == "triton":
+            from kernels.lif_triton import lif_backward
+            k = _scalars(mem, p)
+            lif_backward(mem, flags, p.refractory_steps > 0, s_init, g_spk, g_mem, p.beta, p.v_th, p.reset == "zero",
+                         k["sg_kind"], k["c1"], k["c2"], g_x, g_v)
         else:
             _lif_torch_backward(mem, flags, s_init, g_spk, g_mem, p, g_x, g_v)
         return (g_x if ctx.needs_input_grad[0] else None,

@@ -151,7 +151,7 @@ def lif_multistep(x: torch.Tensor, p: LIFParams, state: LIFState | None = None, 
         return _multistep_numba_inference(x, p, state)
     if engine != "reference" and grad:
         return fused.lif_fused(x, p, state, engine)
-    if engine == "numba" and not grad:
+    if engine in ("numba", "triton") and not grad:
         with torch.no_grad():
             return fused.lif_fused(x, p, state, engine)
     beta, v_th = _constants(p, x)

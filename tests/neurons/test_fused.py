@@ -192,7 +192,7 @@ def test_impl_selection_and_errors(monkeypatch):
     assert fused.resolve_impl(None, x) == "reference"
     assert fused.resolve_impl("torch", x) == "torch"
     monkeypatch.setenv("NEURO_NEURON_IMPL", "fast")
-    with pytest.raises(ConfigError, match="NEURO_NEURON_IMPL='fast'.*auto, reference, numba, torch"):
+    with pytest.raises(ConfigError, match="NEURO_NEURON_IMPL='fast'.*auto, reference, numba, triton, torch"):
         lif_multistep(x, LIFParams())
     with pytest.raises(ConfigError, match="impl='cuda'"):
         lif_multistep(x, LIFParams(), impl="cuda")
