@@ -66,11 +66,32 @@ REGISTRY = Registry([
     # forward-forward layer-local update: (x_pos, x_neg, w, b, state, FFParams) -> (dW, db, state, loss, g_pos, g_neg)
     ("ff", "torch", "neuro.rules.ff:ff_layer_grad"),
     ("ff", "numba", "kernels.ff:ff_layer_grad"),
+    # Hebbian rules: (w, x [B, F] or [S, B, F], params, state) -> (w_new, state)
+    ("oja", "torch", "neuro.rules.hebbian:oja_update"),
+    ("oja", "numba", "kernels.hebbian:oja_update"),
+    ("sanger", "torch", "neuro.rules.hebbian:sanger_update"),
+    ("sanger", "numba", "kernels.hebbian:sanger_update"),
+    ("bcm", "torch", "neuro.rules.hebbian:bcm_update"),
+    ("bcm", "numba", "kernels.hebbian:bcm_update"),
+    # associative memories: (s [B, N], w [N, N] or xi [P, N], params) -> (s_final, steps)
+    ("hopfield", "torch", "neuro.rules.hopfield:hopfield_retrieve"),
+    ("hopfield", "numba", "kernels.hopfield:hopfield_retrieve"),
+    ("dense_am", "torch", "neuro.rules.hopfield:dense_retrieve"),
+    ("dense_am", "numba", "kernels.hopfield:dense_retrieve"),
+    # contrastive Hebbian rules: (x, y, weights, biases, params) -> ([(dW, db) per layer], free states | logits)
+    ("ep", "torch", "neuro.rules.contrastive:ep_grads"),
+    ("ep", "numba", "kernels.contrastive:ep_grads"),
+    ("dualprop", "torch", "neuro.rules.contrastive:dp_grads"),
+    ("dualprop", "numba", "kernels.contrastive:dp_grads"),
 ])
 
 #: The params class of each component, used by the parity test and by config loading.
 PARAMS = {"lif": "neuro.neurons.lif:LIFParams", "alif": "neuro.neurons.alif:ALIFParams"}
 PARAMS["ff"] = "neuro.rules.ff:FFParams"
+PARAMS.update(oja="neuro.rules.hebbian:OjaParams", sanger="neuro.rules.hebbian:SangerParams",
+              bcm="neuro.rules.hebbian:BCMParams")
+PARAMS.update(hopfield="neuro.rules.hopfield:HopfieldParams", dense_am="neuro.rules.hopfield:DenseAMParams")
+PARAMS.update(ep="neuro.rules.contrastive:EPParams", dualprop="neuro.rules.contrastive:DPParams")
 
 
 def get(component: str, backend: str) -> Callable:

@@ -38,8 +38,72 @@ def _ff_parity(component, p, variant):
     assert abs(float(t[3]) - n[3]) < 1e-5
 
 
+VARIANTS["oja"] = [{}, {"lr": 0.05}]
+VARIANTS["sanger"] = [{}, {"lr": 0.05}]
+VARIANTS["bcm"] = [{}, {"lr": 0.05, "theta_decay": 0.5, "activation": "linear"}, {"theta_decay": 0.0}]
+VARIANTS["hopfield"] = [{}, {"mode": "sync"}, {"mode": "async", "seed": 3, "max_steps": 2}]
+VARIANTS["dense_am"] = [{}, {"mode": "sync"}, {"energy": "rect_poly", "n": 4}, {"energy": "exp", "beta": 0.5},
+                        {"energy": "exp", "mode": "sync", "max_steps": 2}]
+
+
+def _hebbian_parity(component, p, variant):
+    """Hebbian rules: (w, x [S, B, F], params, state) -> (w_new, state); 40 fused steps vs a torch loop."""
+    rng = np.random.default_rng(300 + variant)
+    x = np.abs(rng.standard_normal((40, 16, 9))).astype(np.float32) * 0.5
+    w = (rng.standard_normal(9 if component == "oja" else (4, 9)) * 0.3).astype(np.float32)
+    state = (np.full(4, 0.2, np.float32),) if component == "bcm" else None
+    from neuro.rules.hebbian import BCMState
+
+    t_state = None if state is None else BCMState(torch.from_numpy(state[0]))
+    wt, st = REGISTRY.get(component, "torch")(torch.from_numpy(w), torch.from_numpy(x), p, t_state)
+    wn, sn = REGISTRY.get(component, "numba")(w, x, p, state)
+    assert float(np.abs(wn - w).max()) > 1e-3
+    np.testing.assert_allclose(wt.numpy(), wn, rtol=1e-5, atol=1e-5)
+    if state is not None:
+        np.testing.assert_allclose(st[0].numpy(), sn[0], rtol=1e-5, atol=1e-5)
+
+
+def _memory_parity(component, p, variant):
+    """Associative memories: (s [B, N], w or xi, params) -> (s_final, steps) from noisy probes."""
+    from neuro.rules.hopfield import flip_bits, hebbian_weights, random_patterns
+
+    xi = random_patterns(24 if component == "hopfield" else 40, 64, seed=variant)
+    s0 = flip_bits(xi, 0.15, seed=10 + variant)
+    if component == "hopfield":
+        mem_t, mem_n = hebbian_weights(xi), hebbian_weights(xi).numpy()
+    else:
+        xi, s0 = xi.double(), s0.double()
+        mem_t, mem_n = xi, xi.numpy()
+    st, kt = REGISTRY.get(component, "torch")(s0, mem_t, p)
+    sn, kn = REGISTRY.get(component, "numba")(s0.numpy(), mem_n, p)
+    assert float((st != s0).float().mean()) > 0.01
+    np.testing.assert_array_equal(st.numpy(), sn)
+    assert kt == kn
+
+
+VARIANTS["ep"] = [{}, {"centered": False, "beta": 0.3}, {"clamp": True, "free_steps": 8}]
+VARIANTS["dualprop"] = [{}, {"beta": 0.05, "alpha": 0.0}]
+
+
+def _contrastive_parity(component, p, variant):
+    """EP/CHL and dual propagation: gradient estimates of a 10-8-6-3 net, torch vs numba (float32)."""
+    g = torch.Generator().manual_seed(400 + variant)
+    ws = [torch.rand(b, a, generator=g) * 0.8 - 0.4 for a, b in ((10, 8), (8, 6), (6, 3))]
+    bs = [torch.rand(b, generator=g) * 0.3 for b in (8, 6, 3)]
+    x = torch.rand(5, 10, generator=g)
+    y = torch.arange(5) % 3
+    if component == "ep":
+        y = torch.nn.functional.one_hot(y, 3).float()
+    (gt, _), (gn, _) = (REGISTRY.get(component, b)(x, y, ws, bs, p) for b in ("torch", "numba"))
+    for (a, b), (c, d) in zip(gt, gn):
+        assert float(a.abs().max()) > 0
+        np.testing.assert_allclose(c.numpy(), a.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(d.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
 #: components whose calling convention is not a neuron's ``multistep``: their own parity case.
-PARITY_CASES = {"ff": _ff_parity}
+PARITY_CASES = {"ep": _contrastive_parity, "dualprop": _contrastive_parity, "ff": _ff_parity, "oja": _hebbian_parity, "sanger": _hebbian_parity, "bcm": _hebbian_parity,
+                "hopfield": _memory_parity, "dense_am": _memory_parity}
 
 
 def _params_cls(component):

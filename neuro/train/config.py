@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from neuro.errors import ConfigError
+from neuro.train.contrastive_config import ContrastiveConfig
 from neuro.train.ff_config import FFConfig
 
 DatasetName = Literal["digits", "mnist", "fashion_mnist"]
@@ -32,7 +33,7 @@ OptimizerName = Literal["adam", "sgd"]
 ScheduleName = Literal["cosine", "step", "none"]
 BackendName = Literal["torch", "numba"]
 # learning rules `neuro train` dispatches on (train.rule); "backprop" = surrogate BPTT / backprop.
-RuleName = Literal["backprop", "ff", "ff_unsup", "ff_spiking", "ff_model_free"]
+RuleName = Literal["backprop", "ff", "ff_unsup", "ff_spiking", "ff_model_free", "ep", "chl", "dualprop"]
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,7 @@ class RunConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     ff: FFConfig = field(default_factory=FFConfig)
+    contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
 
     def __post_init__(self) -> None:
         if self.train.loss in ("rate_ce", "count_mse") and not self.model.spiking:

@@ -173,6 +173,9 @@ RULE_TRAINERS: dict[str, str] = {
     "ff_unsup": "neuro.train.ff_trainer:train",
     "ff_spiking": "neuro.train.ff_trainer:train",
     "ff_model_free": "neuro.train.ff_trainer:train",
+    "ep": "neuro.train.contrastive_trainer:train",
+    "chl": "neuro.train.contrastive_trainer:train",
+    "dualprop": "neuro.train.contrastive_trainer:train",
 }
 
 
