@@ -1,4 +1,5 @@
-"""Hebbian rules and associative memories: each Numba kernel vs its torch version, in one process.
+"""Hebbian rules, associative memories and the contrastive rules (EP, dual propagation): each Numba
+kernel vs its torch version, in one process.
 
     python benchmarks/hebbian.py [--repeats 3]
 
@@ -76,6 +77,24 @@ def cases():
     for energy, mode in (("poly", "async"), ("exp", "async"), ("poly", "sync"), ("exp", "sync")):
         yield memory(f"dense_am {energy} {mode:<5} N=200 P=400 B=100", hop.dense_retrieve, khop.dense_retrieve, s0,
                      xi.numpy(), hop.DenseAMParams(energy=energy, n=3, mode=mode))
+
+    from neuro.rules import contrastive as cr
+
+    g = torch.Generator().manual_seed(5)
+    ws = [(torch.rand(b, a, generator=g) * 2 - 1) * (6 / (a + b)) ** 0.5 for a, b in ((784, 500), (500, 10))]
+    bs = [torch.zeros(500), torch.zeros(10)]
+    xb = torch.rand(32, 784, generator=g)
+    yb = torch.arange(32) % 10
+    yo = torch.nn.functional.one_hot(yb, 10).float()
+    close = lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)  # noqa: E731
+    p = cr.EPParams(beta=1.0, free_steps=20, nudged_steps=4)
+    yield ("ep grads 784-500-10 B=32 (20+2x4 sweeps)", lambda: cr.ep_grads(xb, yo, ws, bs, p)[0][0][0].numpy(),
+           lambda: cr.ep_grads(xb, yo, ws, bs, p, backend="numba")[0][0][0].numpy(), close)
+    ws3 = [(torch.rand(b, a, generator=g) * 2 - 1) * (6 / (a + b)) ** 0.5 for a, b in ((784, 500), (500, 500), (500, 10))]
+    bs3 = [torch.zeros(500), torch.zeros(500), torch.zeros(10)]
+    q = cr.DPParams(beta=1.0)
+    yield ("dualprop grads 784-500-500-10 B=32", lambda: cr.dp_grads(xb, yb, ws3, bs3, q)[0][0][0].numpy(),
+           lambda: cr.dp_grads(xb, yb, ws3, bs3, q, backend="numba")[0][0][0].numpy(), close)
 
     from neuro.data.datasets import load_dataset
     from neuro.models.hopfield import DenseAMClassifier

@@ -9,13 +9,18 @@ import numpy as np
 
 
 @numba.njit(cache=True)
-def _store_clipped(dst, h, target, beta, inv):
-    """``dst = clip((h + beta * target) * inv, 0, 1)`` elementwise (beta = 0, inv = 1: plain clip)."""
+def _store_clipped(dst, h, target, beta):
+    """The output layer's box-constrained minimiser of ``E + beta C``: ``clip((h + beta y) / (1 + beta),
+    0, 1)`` for ``beta > -1`` (beta = 0: plain clip), else the corner ``(h + beta y) > (1 + beta) / 2``."""
     for i in range(h.shape[0]):
         for j in range(h.shape[1]):
             v = h[i, j]
             if beta != 0.0:
-                v = (v + beta * target[i, j]) * inv
+                v = v + beta * target[i, j]
+                if beta <= -1.0:
+                    dst[i, j] = 1.0 if v > 0.5 * (1.0 + beta) else 0.0
+                    continue
+                v = v / (1.0 + beta)
             dst[i, j] = 0.0 if v < 0.0 else (1.0 if v > 1.0 else v)
 
 
@@ -23,18 +28,17 @@ def _store_clipped(dst, h, target, beta, inv):
 def ep_settle_kernel(x, states, weights, biases, steps, beta, target, clamp):
     """``steps`` Gauss-Seidel sweeps in place on ``states`` (``ep_settle``'s equations)."""
     L = len(weights)
-    inv = 1.0 / (1.0 + beta)
     for _ in range(steps):
         for l in range(L):
             below = x if l == 0 else states[l - 1]
             h = below @ weights[l].T + biases[l]
             if l < L - 1:
                 h += states[l + 1] @ weights[l + 1]
-                _store_clipped(states[l], h, target, 0.0, 1.0)
+                _store_clipped(states[l], h, target, 0.0)
             elif clamp:
                 states[l][:, :] = target
             else:
-                _store_clipped(states[l], h, target, beta, inv)
+                _store_clipped(states[l], h, target, beta)
 
 
 @numba.njit(cache=True)

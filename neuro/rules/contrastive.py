@@ -11,7 +11,8 @@ The fixed-point solver sweeps the layers in order (Gauss-Seidel), each set to th
 ``E + beta C`` in that layer given its neighbours, clipped to ``[0, 1]``::
 
     s_l <- clip(W_l s_{l-1} + b_l + W_{l+1}^T s_{l+1}, 0, 1)              (l < L)
-    s_L <- clip((W_L s_{L-1} + b_L + beta y) / (1 + beta), 0, 1)
+    s_L <- clip((W_L s_{L-1} + b_L + beta y) / (1 + beta), 0, 1)    (beta > -1; for beta <= -1 the
+                                    layer's energy is concave and its box minimum is 0 or 1)
 
 Free phase: ``beta = 0`` for ``free_steps`` sweeps; nudged phases start from the free fixed point
 with ``+beta`` (and ``-beta`` when ``centered``) for ``nudged_steps`` sweeps. As ``beta -> 0``::
@@ -105,10 +106,13 @@ def ep_settle(x: torch.Tensor, states: list[torch.Tensor], weights: list[torch.T
                 states[l].copy_(h.clamp_(0.0, 1.0))
             elif clamp:
                 states[l].copy_(target)
-            else:
+            elif beta > -1.0:
                 if beta != 0.0:
                     h.add_(target, alpha=beta).div_(1.0 + beta)
                 states[l].copy_(h.clamp_(0.0, 1.0))
+            else:  # 1 + beta <= 0: E + beta C is concave in s_L, its box minimum is a corner
+                c = h.add_(target, alpha=beta)
+                states[l].copy_((c > 0.5 * (1.0 + beta)).to(c.dtype))
     return states
 
 

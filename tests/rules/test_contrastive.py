@@ -98,14 +98,15 @@ def test_chl_is_contrast_of_clamped_and_free():
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 1e-5)])
-@pytest.mark.parametrize("rule", ["ep", "ep_one_sided", "chl", "dualprop"])
+@pytest.mark.parametrize("rule", ["ep", "ep_beta1", "ep_one_sided", "chl", "dualprop"])
 def test_torch_numba_parity(rule, dtype, tol):
     x, y, ws, bs = _net(dtype=dtype, sizes=(12, 9, 7, 4))
     if rule == "dualprop":
         args = (x, y.argmax(1), ws, bs, cr.DPParams(beta=0.2))
         fn = cr.dp_grads
     else:
-        p = cr.EPParams(beta=0.3, free_steps=15, nudged_steps=6, centered=rule == "ep", clamp=rule == "chl")
+        p = cr.EPParams(beta=1.0 if rule == "ep_beta1" else 0.3, free_steps=15, nudged_steps=6,
+                        centered=rule in ("ep", "ep_beta1"), clamp=rule == "chl")
         args, fn = (x, y, ws, bs, p), cr.ep_grads
     (g_t, out_t), (g_n, out_n) = fn(*args), fn(*args, backend="numba")
     for (a, b), (c, d) in zip(g_t, g_n):
@@ -141,3 +142,14 @@ def test_rules_train_on_digits(tmp_path, rule, floor):
     m = train(cfg2, tmp_path / rule, resume=True, progress=False)
     assert m["epochs"] == 6 and m["rule"] == rule
     assert m["test_accuracy"] >= floor, m
+
+
+def test_output_corner_for_beta_at_or_below_minus_one():
+    """For beta <= -1 the output's energy is concave: its box minimum is 0 or 1 (no division by 1 + beta)."""
+    x = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    w, b = [torch.tensor([[0.2, 0.0], [0.9, 0.0]], dtype=torch.float64)], [torch.zeros(2, dtype=torch.float64)]
+    y = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
+    for beta, want in ((-1.0, [0.0, 1.0]), (-2.0, [0.0, 1.0]), (-0.5, [0.0, 1.0])):
+        s = cr.ep_settle(x, [torch.zeros(1, 2, dtype=torch.float64)], w, b, 1, beta, y)[0]
+        # h = (0.2, 0.9): h + beta y = (0.2 + beta, 0.9)
+        torch.testing.assert_close(s, torch.tensor([want], dtype=torch.float64))
