@@ -83,6 +83,14 @@ REGISTRY = Registry([
     ("ep", "numba", "kernels.contrastive:ep_grads"),
     ("dualprop", "torch", "neuro.rules.contrastive:dp_grads"),
     ("dualprop", "numba", "kernels.contrastive:dp_grads"),
+    # pair STDP over given spikes: (w [B, post, pre], pre [T, B, pre], post [T, B, post], STDPParams, ...) -> (w_new, state)
+    ("stdp", "torch", "neuro.rules.stdp:stdp_run"),
+    ("stdp", "numba", "kernels.stdp:stdp_run"),
+    # competing hidden units / soft-WTA Hebbian: (w [K, F], x [B, F] or [S, B, F], params, state) -> (w_new, state)
+    ("krotov", "torch", "neuro.rules.krotov:krotov_update"),
+    ("krotov", "numba", "kernels.krotov:krotov_update"),
+    ("softhebb", "torch", "neuro.rules.softhebb:softhebb_update"),
+    ("softhebb", "numba", "kernels.softhebb:softhebb_update"),
 ])
 
 #: The params class of each component, used by the parity test and by config loading.
@@ -92,6 +100,8 @@ PARAMS.update(oja="neuro.rules.hebbian:OjaParams", sanger="neuro.rules.hebbian:S
               bcm="neuro.rules.hebbian:BCMParams")
 PARAMS.update(hopfield="neuro.rules.hopfield:HopfieldParams", dense_am="neuro.rules.hopfield:DenseAMParams")
 PARAMS.update(ep="neuro.rules.contrastive:EPParams", dualprop="neuro.rules.contrastive:DPParams")
+PARAMS["stdp"] = "neuro.rules.stdp:STDPParams"
+PARAMS.update(krotov="neuro.rules.krotov:KrotovParams", softhebb="neuro.rules.softhebb:SoftHebbParams")
 
 
 def get(component: str, backend: str) -> Callable:

@@ -101,9 +101,45 @@ def _contrastive_parity(component, p, variant):
         np.testing.assert_allclose(d.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
 
 
+VARIANTS["krotov"] = [{"k": 3}, {"p": 2.0, "k": 2, "delta": 0.0}, {"p": 4.5, "k": 5, "delta": 0.1, "lr": 0.1}]
+VARIANTS["softhebb"] = [{}, {"anti_hebbian": False, "adaptive": False, "temperature": 0.3},
+                        {"normalize": False, "lr": 0.001, "temperature": 0.1}]
+
+
+def _competing_parity(component, p, variant):
+    """Krotov / SoftHebb: (w [K, F], x [S, B, F], params, state) -> (w_new, state); 10 fused steps (float64:
+    the winner ranking is discontinuous, so both sides must see the same inputs to the last bit)."""
+    rng = np.random.default_rng(500 + variant)
+    x = rng.random((10, 16, 9))
+    w = rng.standard_normal((12, 9)) * (3.0 if component == "softhebb" else 1.0)
+    wt, _ = REGISTRY.get(component, "torch")(torch.from_numpy(w), torch.from_numpy(x), p)
+    wn, _ = REGISTRY.get(component, "numba")(w, x, p)
+    assert float(np.abs(wn - w).max()) > 1e-3
+    np.testing.assert_allclose(wt.numpy(), wn, rtol=1e-9, atol=1e-10)
+
+
+VARIANTS["stdp"] = [{}, {"pairing": "nearest", "decay": 0.99}, {"a_minus": 0.05, "w_max": 0.6}]
+
+
+def _stdp_parity(component, p, variant):
+    """STDP over random spike trains with a connectivity mask and a third factor, torch vs numba."""
+    rng = np.random.default_rng(500 + variant)
+    pre = (rng.random((50, 2, 9)) < 0.15).astype(np.float32)
+    post = (rng.random((50, 2, 6)) < 0.15).astype(np.float32)
+    mask = (rng.random((6, 9)) < 0.7).astype(np.float32)
+    w0 = (rng.random((2, 6, 9)) * 0.5 + 0.05).astype(np.float32) * mask
+    mod = (rng.random((2, 6)) + 0.5).astype(np.float32)
+    wt, _ = REGISTRY.get(component, "torch")(torch.from_numpy(w0), torch.from_numpy(pre), torch.from_numpy(post), p,
+                                             mask=torch.from_numpy(mask), modulation=torch.from_numpy(mod))
+    wn, _ = REGISTRY.get(component, "numba")(w0, pre, post, p, mask=mask, modulation=mod)
+    assert np.abs(wn - w0).max() > 1e-3
+    np.testing.assert_allclose(wn, wt.numpy(), rtol=1e-5, atol=1e-6)
+
+
 #: components whose calling convention is not a neuron's ``multistep``: their own parity case.
-PARITY_CASES = {"ep": _contrastive_parity, "dualprop": _contrastive_parity, "ff": _ff_parity, "oja": _hebbian_parity, "sanger": _hebbian_parity, "bcm": _hebbian_parity,
+PARITY_CASES = {"stdp": _stdp_parity, "ep": _contrastive_parity, "dualprop": _contrastive_parity, "ff": _ff_parity, "oja": _hebbian_parity, "sanger": _hebbian_parity, "bcm": _hebbian_parity,
                 "hopfield": _memory_parity, "dense_am": _memory_parity}
+PARITY_CASES.update(krotov=_competing_parity, softhebb=_competing_parity)
 
 
 def _params_cls(component):
