@@ -19,6 +19,7 @@ from typing import Any, Literal, get_args, get_origin
 
 from neuro.errors import ConfigError
 from neuro.train.contrastive_config import ContrastiveConfig
+from neuro.train.hebbian_config import HebbianConfig
 from neuro.train.ff_config import FFConfig
 
 DatasetName = Literal["digits", "mnist", "fashion_mnist"]
@@ -33,7 +34,8 @@ OptimizerName = Literal["adam", "sgd"]
 ScheduleName = Literal["cosine", "step", "none"]
 BackendName = Literal["torch", "numba"]
 # learning rules `neuro train` dispatches on (train.rule); "backprop" = surrogate BPTT / backprop.
-RuleName = Literal["backprop", "ff", "ff_unsup", "ff_spiking", "ff_model_free", "ep", "chl", "dualprop"]
+RuleName = Literal["backprop", "ff", "ff_unsup", "ff_spiking", "ff_model_free", "ep", "chl", "dualprop",
+                   "krotov", "softhebb"]
 
 
 @dataclass(frozen=True)
@@ -140,6 +142,7 @@ class RunConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     ff: FFConfig = field(default_factory=FFConfig)
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
+    hebbian: HebbianConfig = field(default_factory=HebbianConfig)
 
     def __post_init__(self) -> None:
         if self.train.loss in ("rate_ce", "count_mse") and not self.model.spiking:

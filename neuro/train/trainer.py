@@ -176,6 +176,8 @@ RULE_TRAINERS: dict[str, str] = {
     "ep": "neuro.train.contrastive_trainer:train",
     "chl": "neuro.train.contrastive_trainer:train",
     "dualprop": "neuro.train.contrastive_trainer:train",
+    "krotov": "neuro.train.hebbian_trainer:train",
+    "softhebb": "neuro.train.hebbian_trainer:train",
 }
 
 
