@@ -1,5 +1,5 @@
-"""Hebbian rules, associative memories and the contrastive rules (EP, dual propagation): each Numba
-kernel vs its torch version, in one process.
+"""Hebbian rules (Oja, Sanger, BCM, Krotov-Hopfield, SoftHebb, STDP), associative memories and the
+contrastive rules (EP, dual propagation): each Numba kernel vs its torch version, in one process.
 
     python benchmarks/hebbian.py [--repeats 3]
 
@@ -77,6 +77,33 @@ def cases():
     for energy, mode in (("poly", "async"), ("exp", "async"), ("poly", "sync"), ("exp", "sync")):
         yield memory(f"dense_am {energy} {mode:<5} N=200 P=400 B=100", hop.dense_retrieve, khop.dense_retrieve, s0,
                      xi.numpy(), hop.DenseAMParams(energy=energy, n=3, mode=mode))
+
+    from kernels import krotov as kkr
+    from kernels import softhebb as ksh
+    from kernels import stdp as kst
+    from neuro.rules import krotov as kr
+    from neuro.rules import softhebb as sh
+    from neuro.rules import stdp as st
+
+    x64 = rng.random((50, 100, 784))
+    for name, t_fn, n_fn, p, w in (
+            ("krotov K=2000 F=784 B=100 S=50 (float64)", kr.krotov_update, kkr.krotov_update, kr.KrotovParams(),
+             rng.standard_normal((2000, 784))),
+            ("softhebb K=2000 F=784 B=100 S=50 (float64)", sh.softhebb_update, ksh.softhebb_update, sh.SoftHebbParams(),
+             rng.standard_normal((2000, 784)) * 0.05)):
+        yield (name, (lambda t_fn=t_fn, p=p, w=w: t_fn(torch.from_numpy(w), torch.from_numpy(x64), p)[0].numpy()),
+               (lambda n_fn=n_fn, p=p, w=w: n_fn(w, x64, p)[0]),
+               lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-7, atol=1e-9))
+    pre = (rng.random((250, 8, 784)) < 0.02).astype(f32)
+    post = (rng.random((250, 8, 200)) < 0.02).astype(f32)
+    mask = (rng.random((200, 784)) < 0.1).astype(f32)
+    w_st = (rng.random((8, 200, 784)) * 0.5).astype(f32) * mask
+    sp = st.STDPParams()
+    yield ("stdp 784->200 B=8 T=250, 10% synapses, 2% rate",
+           lambda: st.stdp_run(torch.from_numpy(w_st), torch.from_numpy(pre), torch.from_numpy(post), sp,
+                               mask=torch.from_numpy(mask))[0].numpy(),
+           lambda: kst.stdp_run(w_st, pre, post, sp, mask=mask)[0],
+           lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6))
 
     from neuro.rules import contrastive as cr
 
