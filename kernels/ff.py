@@ -117,7 +117,7 @@ def ff_layer_grad(x_pos: np.ndarray, x_neg: np.ndarray, w: np.ndarray, b: np.nda
     B = xp.shape[0]
     dw, db, m = np.empty((N, F), dt), np.empty(N, dt), np.empty(N, dt)
     gp, gn = np.empty(B, dt), np.empty(B, dt)
-    s = 1.0 if p.goodness == "sum_sq" else 1.0 / N
+    s = p.scale * (1.0 if p.goodness == "sum_sq" else 1.0 / N)
     loss = ff_grad_kernel(xp, xn, w_, b_, m0, dt.type(p.theta), dt.type(s), dt.type(p.peer), dt.type(p.momentum),
                           dw, db, m, gp, gn)
     return dw, db, (m,), float(loss), gp, gn

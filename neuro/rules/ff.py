@@ -1,8 +1,9 @@
 """Forward-forward (Hinton 2022): the layer-local goodness loss and its closed-form gradient.
 
 One FF layer maps its (length-normalised) input ``x [B, F]`` to ``h = relu(x @ W.T + b) [B, N]``.
-Its *goodness* is ``g = s * sum_j h_j**2`` with ``s = 1`` (``goodness = "sum_sq"``) or ``s = 1/N``
-(``"mean_sq"``). The layer is trained alone, from two forward passes, to push the goodness of positive
+Its *goodness* is ``g = s * sum_j h_j**2`` with ``s = scale`` (``goodness = "sum_sq"``) or
+``s = scale/N`` (``"mean_sq"``); ``scale`` (default 1) acts as an inverse temperature of the logistic
+loss below (``theta`` is in the same units as ``g``). The layer is trained alone, from two forward passes, to push the goodness of positive
 data above a threshold ``theta`` and that of negative data below it::
 
     L = mean_b softplus(theta - g_pos[b]) + mean_b softplus(g_neg[b] - theta)
@@ -44,6 +45,8 @@ class FFParams:
 
     theta: goodness threshold (> 0); with ``"mean_sq"`` goodness ~1-2 is typical, with ``"sum_sq"``
         about the layer width. goodness: ``"sum_sq"`` or ``"mean_sq"``.
+    scale: multiplies the goodness (> 0): the sharpness of the logistic loss (e.g. bounded spike
+        rates with ``"mean_sq"``: ``scale = 50, theta = 10`` is threshold 0.2 at temperature 1/50).
     peer: weight of the peer-normalisation penalty (>= 0; 0 disables it).
     momentum: decay of the running mean activity used by peer normalisation, in [0, 1).
     eps: added to the input length in :func:`normalize` (> 0).
@@ -52,6 +55,7 @@ class FFParams:
     theta: float = 1.0
     goodness: GoodnessName = "mean_sq"
     peer: float = 0.0
+    scale: float = 1.0
     momentum: float = 0.9
     eps: float = 1e-4
 
@@ -60,6 +64,7 @@ class FFParams:
         if self.goodness not in GOODNESS:
             raise ConfigError(f"goodness={self.goodness!r} is not supported; allowed: {', '.join(GOODNESS)}.")
         _check("peer", self.peer, 0.0, 1e6)
+        _check("scale", self.scale, 0.0, 1e6, open_lo=True)
         _check("momentum", self.momentum, 0.0, 0.999999)
         _check("eps", self.eps, 0.0, 1.0, open_lo=True)
 
@@ -84,7 +89,7 @@ def initial_state(n_units: int, device=None, dtype=torch.float32) -> FFState:
 
 def goodness_scale(p: FFParams, n_units: int) -> float:
     """``s`` in ``g = s * sum h**2``."""
-    return 1.0 if p.goodness == "sum_sq" else 1.0 / n_units
+    return p.scale if p.goodness == "sum_sq" else p.scale / n_units
 
 
 def normalize(x: torch.Tensor, eps: float = 1e-4) -> torch.Tensor:

@@ -22,6 +22,8 @@ class FFConfig:
     """Forward-forward settings.
 
     theta, goodness, peer, momentum: the layer loss (``neuro.rules.ff.FFParams``).
+    scale: multiplies the goodness, i.e. the sharpness (inverse temperature) of the logistic loss;
+        theta is in the same units (default 1: goodness as before).
     label_scale: value of the one-hot label appended to the input (supervised rules).
     negatives: ``"hard"`` (wrong labels drawn by the current goodness, Hinton) or ``"random"``.
     backend: the layer gradient: ``"torch"`` (closed form), ``"autograd"`` (in-layer autograd), ``"numba"``.
@@ -41,6 +43,7 @@ class FFConfig:
     theta: float = 1.0
     goodness: FFGoodness = "mean_sq"
     peer: float = 0.0
+    scale: float = 1.0
     momentum: float = 0.9
     label_scale: float = 1.0
     negatives: FFNegatives = "hard"
@@ -55,7 +58,7 @@ class FFConfig:
     phys_seed: int = 1234
 
     def __post_init__(self) -> None:
-        for key, v, lo, hi in (("theta", self.theta, 1e-9, 1e9), ("peer", self.peer, 0.0, 1e6),
+        for key, v, lo, hi in (("theta", self.theta, 1e-9, 1e9), ("peer", self.peer, 0.0, 1e6), ("scale", self.scale, 1e-9, 1e6),
                                ("momentum", self.momentum, 0.0, 0.999999), ("label_scale", self.label_scale, 0.0, 1e3),
                                ("readout_lr", self.readout_lr, 1e-12, 10.0), ("readout_from", self.readout_from, 0, 1000),
                                ("blur_steps", self.blur_steps, 0, 100), ("phys_noise", self.phys_noise, 0.0, 10.0),

@@ -41,7 +41,7 @@ FF_RULES = ("ff", "ff_unsup", "ff_spiking", "ff_model_free")
 
 def ff_params(cfg: RunConfig) -> ffr.FFParams:
     f = cfg.ff
-    return ffr.FFParams(theta=f.theta, goodness=f.goodness, peer=f.peer, momentum=f.momentum)
+    return ffr.FFParams(theta=f.theta, goodness=f.goodness, peer=f.peer, momentum=f.momentum, scale=f.scale)
 
 
 def check(cfg: RunConfig) -> None:

@@ -13,7 +13,8 @@ from neuro.models.ff import FFNet, SaturableNoisy, SpikingFFNet, WaveMixing, mea
 from neuro.rules import ff as ffr
 
 VARIANTS = [ffr.FFParams(), ffr.FFParams(goodness="sum_sq", theta=5.0),
-            ffr.FFParams(peer=0.5, momentum=0.7), ffr.FFParams(goodness="sum_sq", theta=2.0, peer=2.0, momentum=0.0)]
+            ffr.FFParams(peer=0.5, momentum=0.7), ffr.FFParams(goodness="sum_sq", theta=2.0, peer=2.0, momentum=0.0),
+            ffr.FFParams(theta=3.0, scale=7.5, peer=0.3)]
 
 
 def _case(seed, B=24, F=11, N=7, dtype=torch.float64):
@@ -35,6 +36,8 @@ def test_ff_loss_known_values():
     h = torch.tensor([[1.0, 2.0, 0.0, 3.0]])
     assert float(ffr.goodness(h, ffr.FFParams(goodness="sum_sq"))) == 14.0
     assert float(ffr.goodness(h, ffr.FFParams(goodness="mean_sq"))) == 3.5
+    assert float(ffr.goodness(h, ffr.FFParams(goodness="mean_sq", scale=4.0))) == 14.0  # scale multiplies g
+    assert float(ffr.goodness(h, ffr.FFParams(goodness="sum_sq", scale=0.5))) == 7.0
 
 
 @pytest.mark.parametrize("vi", range(len(VARIANTS)))
@@ -142,6 +145,41 @@ def test_spiking_layers_train_inside_the_layer_only():
     assert all(float(layer.weight.grad.abs().sum()) > 0 for layer in net.layers)
 
 
+@pytest.mark.parametrize("kind", ["relu", "spiking", "model_free"])
+@pytest.mark.parametrize("readout_from,label_scale", [(0, 1.0), (1, 2.5), (2, 0.0)])
+def test_goodness_per_label_shares_the_first_layer_and_matches_one_pass_per_label(kind, readout_from,
+                                                                                   label_scale):
+    """The batched inference (image part of layer 0 computed once for all labels) equals the plain
+    definition: one full forward pass per embedded label, goodness summed over layers readout_from..."""
+    from neuro.neurons.lif import LIFParams
+
+    torch.manual_seed(1)
+    kw = dict(label_scale=label_scale, readout_from=readout_from)
+    spiking = kind == "spiking"
+    if spiking:
+        net = SpikingFFNet(9, [16, 12, 7], 5, ffr.FFParams(theta=0.2), LIFParams(beta=0.8, v_th=0.5), num_steps=5,
+                           **kw)
+    else:
+        phys = [None, WaveMixing(16, seed=3), SaturableNoisy(12, noise=0.0)] if kind == "model_free" else None
+        net = FFNet(9, [16, 12, 7], 5, ffr.FFParams(), physical=phys, **kw)
+    x = torch.rand(11, 9, dtype=torch.float32) * 2
+    ref = []
+    for c in range(5):
+        a, g = net.prepare_input(x, torch.full((11,), c)), 0.0
+        for i in range(3):
+            xin = net.layer_input(i, a)
+            if spiking:
+                a, act = net._run(i, xin)
+            else:
+                a = act = torch.relu(net.layers[i](xin))
+            if i >= readout_from:
+                g = g + ffr.goodness(act, net.p)
+        ref.append(g)
+    got = net.goodness_per_label(x)
+    assert got.shape == (11, 5) and float(got.abs().sum()) > 0
+    torch.testing.assert_close(got, torch.stack(ref, 1), rtol=1e-5, atol=1e-5)
+
+
 def _toy(n_per=40, seed=0):
     g = torch.Generator().manual_seed(seed)
     centers = torch.tensor([[3.0, 0, 0, 0], [0, 3.0, 0, 0], [0, 0, 3.0, 0], [0, 0, 0, 3.0]])
@@ -206,7 +244,7 @@ def test_physical_layers_are_black_boxes():
     assert 0.05 < float((a - b).std()) < 0.2  # each call is a fresh measurement
 
 
-@pytest.mark.parametrize("kw", [{"theta": 0.0}, {"goodness": "abs"}, {"peer": -1.0}, {"momentum": 1.0},
+@pytest.mark.parametrize("kw", [{"theta": 0.0}, {"goodness": "abs"}, {"peer": -1.0}, {"momentum": 1.0}, {"scale": 0.0},
                                 {"eps": 0.0}])
 def test_bad_params_are_config_errors(kw):
     with pytest.raises(ConfigError, match="allowed"):
