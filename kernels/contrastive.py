@@ -5,7 +5,6 @@ layer). Same equations and sweep order as the torch versions; parity-tested."""
 from __future__ import annotations
 
 import numba
-import numpy as np
 
 
 @numba.njit(cache=True)

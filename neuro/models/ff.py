@@ -192,7 +192,7 @@ class FFNet(nn.Module):
         ``label_scale**2`` to every row's squared length whatever the label, so the normaliser is
         shared by all labels and the image part of the product is computed once (10x fewer
         first-layer multiplications than one pass per label; same values up to rounding)."""
-        B, C, F0 = x.shape[0], self.n_classes, x.shape[1]
+        C, F0 = self.n_classes, x.shape[1]
         w, b = self.layers[0].weight, self.layers[0].bias
         rms = ((x.pow(2).sum(1, keepdim=True) + self.label_scale ** 2) / (F0 + C)).sqrt()
         inv = 1.0 / (rms + self.p.eps)

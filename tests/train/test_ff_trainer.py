@@ -62,7 +62,7 @@ def test_resume_is_bit_for_bit(tmp_path):
 def test_numba_backend_trains_like_torch(tmp_path):
     common = BASE + ["train.rule=ff", "train.epochs=1", "data.limit_train=256", "data.limit_test=100",
                      "model.hidden=[32]"]
-    mt = train(load_config(None, common), tmp_path / "t", progress=False)
+    train(load_config(None, common), tmp_path / "t", progress=False)
     mn = train(load_config(None, common + ["ff.backend=numba"]), tmp_path / "n", progress=False)
     a = torch.load(tmp_path / "t" / "checkpoint.pt", weights_only=False)["model"]
     b = torch.load(tmp_path / "n" / "checkpoint.pt", weights_only=False)["model"]
