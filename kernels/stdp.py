@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 from neuro.errors import ConfigError
+from neuro.rules.stdp import check_shapes
 
 
 @numba.njit(cache=True, parallel=True, nogil=True)
@@ -60,13 +61,8 @@ def stdp_run(w, pre, post, p, state=None, mask=None, modulation=1.0, w_min=None,
     version clips every synapse every step; they agree whenever the initial weights lie within the
     bounds (and masked-out weights are 0), which ``stdp_run`` checks."""
     w = np.array(w, copy=True)
-    if w.ndim != 3 or pre.ndim != 3 or post.ndim != 3:
-        raise ConfigError(f"stdp_run needs w [B, n_post, n_pre], pre [T, B, n_pre], post [T, B, n_post]; got "
-                          f"{w.shape}, {pre.shape}, {post.shape}.")
+    check_shapes(w, pre, post)
     B, n_post, n_pre = w.shape
-    if pre.shape[1:] != (B, n_pre) or post.shape[1:] != (B, n_post) or pre.shape[0] != post.shape[0]:
-        raise ConfigError(f"stdp_run shapes do not match: w {w.shape}, pre {pre.shape}, post {post.shape}; allowed: "
-                          f"pre [T, {B}, {n_pre}] and post [T, {B}, {n_post}].")
     f = w.dtype.type
     lo = np.full((n_post, n_pre), p.w_min, w.dtype) if w_min is None else np.asarray(w_min, w.dtype)
     hi = np.full((n_post, n_pre), p.w_max, w.dtype) if w_max is None else np.asarray(w_max, w.dtype)

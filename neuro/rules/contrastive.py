@@ -38,21 +38,15 @@ and ``dL/dW_k = -(1/beta) (s_k^+ - s_k^-) sbar_{k-1}^T``, ``sbar = alpha s^+ + (
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 
-from neuro.errors import ConfigError
+from neuro.checks import check_number
 
 
 def _check(name: str, v, lo: float, hi: float, integer: bool = False, open_lo: bool = False) -> None:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v <= hi \
-        and (v > lo if open_lo else v >= lo) and (not integer or float(v).is_integer())
-    if not ok:
-        kind = "an integer" if integer else "a number"
-        bound = f"({lo}, {hi}]" if open_lo else f"[{lo}, {hi}]"
-        raise ConfigError(f"{name}={v!r} is out of range; allowed: {kind} in {bound}.")
+    check_number(name, v, lo=lo, hi=hi, lo_open=open_lo, integer=integer)
 
 
 @dataclass(frozen=True)

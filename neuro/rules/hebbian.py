@@ -26,13 +26,13 @@ progress bar.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, get_args
 
 import numpy as np
 import torch
 
+from neuro.checks import check_number
 from neuro.errors import ConfigError
 
 Activation = Literal["linear", "relu"]
@@ -41,11 +41,7 @@ RULES = ("oja", "bcm", "sanger")
 
 
 def _check(rule: str, name: str, v, lo: float, hi: float, open_lo: bool = False) -> None:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v <= hi \
-        and (v > lo if open_lo else v >= lo)
-    if not ok:
-        bound = f"({lo}, {hi}]" if open_lo else f"[{lo}, {hi}]"
-        raise ConfigError(f"{rule} {name}={v!r} is out of range; allowed: a number in {bound}.")
+    check_number(f"{rule} {name}", v, lo=lo, hi=hi, lo_open=open_lo)
 
 
 @dataclass(frozen=True)

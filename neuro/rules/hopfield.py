@@ -39,6 +39,7 @@ from typing import Literal, get_args
 import numpy as np
 import torch
 
+from neuro.checks import check_number
 from neuro.errors import ConfigError
 
 Mode = Literal["sync", "async"]
@@ -48,16 +49,11 @@ ENERGIES: tuple[str, ...] = get_args(Energy)
 
 
 def _check_int(rule: str, name: str, v, lo: int, hi: int) -> None:
-    if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ConfigError(f"{rule} {name}={v!r} is out of range; allowed: an integer in [{lo}, {hi}].")
+    check_number(f"{rule} {name}", v, lo=lo, hi=hi, integer=True)
 
 
 def _check_float(rule: str, name: str, v, lo: float, hi: float, open_lo: bool = False) -> None:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v <= hi \
-        and (v > lo if open_lo else v >= lo)
-    if not ok:
-        bound = f"({lo}, {hi}]" if open_lo else f"[{lo}, {hi}]"
-        raise ConfigError(f"{rule} {name}={v!r} is out of range; allowed: a number in {bound}.")
+    check_number(f"{rule} {name}", v, lo=lo, hi=hi, lo_open=open_lo)
 
 
 @dataclass(frozen=True)

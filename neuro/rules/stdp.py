@@ -32,6 +32,7 @@ from typing import Literal, NamedTuple, get_args
 
 import torch
 
+from neuro.checks import check_number
 from neuro.errors import ConfigError
 
 PairingName = Literal["all_to_all", "nearest"]
@@ -39,11 +40,7 @@ PAIRINGS: tuple[str, ...] = get_args(PairingName)
 
 
 def _check(name: str, v, lo: float, hi: float, open_lo: bool = False) -> None:
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v <= hi \
-        and (v > lo if open_lo else v >= lo)
-    if not ok:
-        bound = f"({lo}, {hi}]" if open_lo else f"[{lo}, {hi}]"
-        raise ConfigError(f"stdp.{name}={v!r} is out of range; allowed: a number in {bound}.")
+    check_number(f"stdp.{name}", v, lo=lo, hi=hi, lo_open=open_lo)
 
 
 @dataclass(frozen=True)
@@ -94,12 +91,14 @@ def initial_state(B: int, n_pre: int, n_post: int, p: STDPParams, a_minus=None, 
                      torch.full((B,), p.a_plus, dtype=dtype, device=device), am)
 
 
-def _check_shapes(w, pre, post) -> None:
+def check_shapes(w, pre, post) -> None:
+    """ConfigError unless ``w [B, n_post, n_pre]``, ``pre [T, B, n_pre]``, ``post [T, B, n_post]`` fit
+    (torch tensors or numpy arrays)."""
     if w.ndim != 3 or pre.ndim != 3 or post.ndim != 3:
         raise ConfigError(f"stdp_run needs w [B, n_post, n_pre], pre [T, B, n_pre], post [T, B, n_post]; got "
                           f"{tuple(w.shape)}, {tuple(pre.shape)}, {tuple(post.shape)}.")
     B, n_post, n_pre = w.shape
-    if pre.shape[1:] != (B, n_pre) or post.shape[1:] != (B, n_post) or pre.shape[0] != post.shape[0]:
+    if tuple(pre.shape[1:]) != (B, n_pre) or tuple(post.shape[1:]) != (B, n_post) or pre.shape[0] != post.shape[0]:
         raise ConfigError(f"stdp_run shapes do not match: w {tuple(w.shape)}, pre {tuple(pre.shape)}, post "
                           f"{tuple(post.shape)}; allowed: pre [T, {B}, {n_pre}] and post [T, {B}, {n_post}].")
 
@@ -113,7 +112,7 @@ def stdp_run(w: torch.Tensor, pre: torch.Tensor, post: torch.Tensor, p: STDPPara
     mask: ``[n_post, n_pre]`` 0/1, the existing synapses (others stay 0). modulation: the third factor,
     a number or ``[B, n_post]``. w_min / w_max: optional ``[n_post, n_pre]`` bounds (per synapse class,
     e.g. built by :func:`class_bounds`), else the Params' scalars."""
-    _check_shapes(w, pre, post)
+    check_shapes(w, pre, post)
     T, B, n_pre = pre.shape
     n_post = post.shape[2]
     dtype, dev = w.dtype, w.device

@@ -84,7 +84,7 @@ def evaluate(model: ContrastiveNet, x, y, rule: str, p, device, batch_size: int 
 def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
           stop_after_epoch: int | None = None) -> dict:
     """Train a contrastive rule into run folder ``out``; returns ``metrics.json``'s content."""
-    from neuro.train.trainer import make_optimizer, plot_history, prepare_data, resume_from
+    from neuro.train.trainer import make_optimizer, plot_history, prepare_data, resume_from, run_folder
 
     rule = cfg.train.rule
     if rule not in RULES:
@@ -97,11 +97,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
     if backend == "numba" and device.type != "cpu":
         raise ConfigError(f"contrastive.backend='numba' runs on CPU; train.device resolves to {device}. "
                           "Set train.device = \"cpu\" or contrastive.backend = \"torch\".")
-    out = Path(out)
-    ckpt_path = out / "checkpoint.pt"
-    if not resume and ckpt_path.exists():
-        raise ConfigError(f"--out {str(out)!r} already holds a run; pass --resume to continue it or choose "
-                          "another --out folder.")
+    out, ckpt_path = run_folder(out, resume)
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed % 2**32)
     data = prepare_data(cfg)

@@ -99,16 +99,12 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
           stop_after_epoch: int | None = None) -> dict:
     """Train an FF rule into run folder ``out``; returns ``metrics.json``'s content (same contract as
     ``neuro.train.trainer.train``)."""
-    from neuro.train.trainer import make_optimizer, prepare_data, resume_from
+    from neuro.train.trainer import make_optimizer, prepare_data, resume_from, run_folder
 
     if cfg.train.rule not in FF_RULES:
         raise ConfigError(f"train.rule={cfg.train.rule!r} is not a forward-forward rule; allowed: {', '.join(FF_RULES)}.")
     check(cfg)
-    out = Path(out)
-    ckpt_path = out / "checkpoint.pt"
-    if not resume and ckpt_path.exists():
-        raise ConfigError(f"--out {str(out)!r} already holds a run; pass --resume to continue it or choose "
-                          "another --out folder.")
+    out, ckpt_path = run_folder(out, resume)
     device = resolve_device(cfg.train.device)
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed % 2**32)

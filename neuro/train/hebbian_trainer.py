@@ -194,7 +194,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
           stop_after_epoch: int | None = None) -> dict:
     """Train a Hebbian hidden layer and its top layer into run folder ``out``; returns ``metrics.json``.
     ``stop_after_epoch`` counts epochs of both phases together (hidden first)."""
-    from neuro.train.trainer import make_optimizer, plot_history, prepare_data
+    from neuro.train.trainer import make_optimizer, plot_history, prepare_data, run_folder
 
     rule, h = cfg.train.rule, cfg.hebbian
     if rule not in RULES:
@@ -210,11 +210,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
     if h.backend == "numba" and device.type != "cpu":
         raise ConfigError(f"hebbian.backend='numba' runs on CPU; train.device resolves to {device}. "
                           "Set train.device = \"cpu\" or hebbian.backend = \"torch\".")
-    out = Path(out)
-    ckpt_path = out / "checkpoint.pt"
-    if not resume and ckpt_path.exists():
-        raise ConfigError(f"--out {str(out)!r} already holds a run; pass --resume to continue it or choose "
-                          "another --out folder.")
+    out, ckpt_path = run_folder(out, resume)
     torch.manual_seed(cfg.train.seed)
     np.random.seed(cfg.train.seed % 2**32)
     data = prepare_data(cfg)

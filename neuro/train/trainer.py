@@ -166,6 +166,17 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: RunC
     return float(np.mean(pred == y.numpy())), pred, (spikes / neurons if neurons else None)
 
 
+def run_folder(out: str | Path, resume: bool) -> tuple[Path, Path]:
+    """``(out, out/checkpoint.pt)``; ConfigError when ``out`` already holds a run and ``resume`` is off.
+    Every trainer (``RULE_TRAINERS``) starts with it."""
+    out = Path(out)
+    ckpt_path = out / "checkpoint.pt"
+    if not resume and ckpt_path.exists():
+        raise ConfigError(f"--out {str(out)!r} already holds a run; pass --resume to continue it or choose "
+                          "another --out folder.")
+    return out, ckpt_path
+
+
 #: ``train.rule`` -> the trainer of that learning rule (``module:function`` with ``train``'s signature);
 #: ``"backprop"`` (surrogate BPTT / backprop) is the trainer below. Add one line per new rule.
 RULE_TRAINERS: dict[str, str] = {
@@ -194,11 +205,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
         module, _, fn = RULE_TRAINERS[cfg.train.rule].partition(":")
         return getattr(importlib.import_module(module), fn)(cfg, out, resume=resume, progress=progress,
                                                             stop_after_epoch=stop_after_epoch)
-    out = Path(out)
-    ckpt_path = out / "checkpoint.pt"
-    if not resume and ckpt_path.exists():
-        raise ConfigError(f"--out {str(out)!r} already holds a run; pass --resume to continue it or choose "
-                          "another --out folder.")
+    out, ckpt_path = run_folder(out, resume)
     device = resolve_device(cfg.train.device)
     info = distributed.setup(device)
     device = distributed.local_device(device)
