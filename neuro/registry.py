@@ -91,6 +91,14 @@ REGISTRY = Registry([
     ("krotov", "numba", "kernels.krotov:krotov_update"),
     ("softhebb", "torch", "neuro.rules.softhebb:softhebb_update"),
     ("softhebb", "numba", "kernels.softhebb:softhebb_update"),
+    # recurrent AM-SU (astrocyte-modulated spiking unit): (x [T, B, N], w_rec [N, N], params, state, gain [N])
+    #   -> (spikes, membrane, astrocyte [T, B, N], final state); numba is forward only
+    ("amsu", "torch", "neuro.neurons.amsu:amsu_multistep"),
+    ("amsu", "numba", "kernels.amsu:amsu_multistep"),
+    # NALSM liquid (LIF + synaptic kernels + astrocyte-modulated STDP, per-sample protocol):
+    #   (NALSMParams, Network, probs [B, n_in], keys [B], *, w, mode, duration, decay, n_record) -> SimResult
+    ("nalsm", "torch", "neuro.models.nalsm:simulate_torch"),
+    ("nalsm", "numba", "kernels.nalsm:run"),
 ])
 
 #: The params class of each component, used by the parity test and by config loading.
@@ -102,6 +110,8 @@ PARAMS.update(hopfield="neuro.rules.hopfield:HopfieldParams", dense_am="neuro.ru
 PARAMS.update(ep="neuro.rules.contrastive:EPParams", dualprop="neuro.rules.contrastive:DPParams")
 PARAMS["stdp"] = "neuro.rules.stdp:STDPParams"
 PARAMS.update(krotov="neuro.rules.krotov:KrotovParams", softhebb="neuro.rules.softhebb:SoftHebbParams")
+PARAMS["amsu"] = "neuro.neurons.amsu:AMSUParams"
+PARAMS["nalsm"] = "neuro.models.nalsm:NALSMParams"
 
 
 def get(component: str, backend: str) -> Callable:

@@ -141,6 +141,52 @@ PARITY_CASES = {"stdp": _stdp_parity, "ep": _contrastive_parity, "dualprop": _co
                 "hopfield": _memory_parity, "dense_am": _memory_parity}
 PARITY_CASES.update(krotov=_competing_parity, softhebb=_competing_parity)
 
+VARIANTS["amsu"] = [{}, {"feedback": "threshold", "astro_gain": 0.8, "tau_astro": 20.0},
+                    {"reset": "zero", "astro_gain": -0.5, "tau_astro": 5.0, "beta": 0.7}]
+
+
+def _amsu_parity(component, p, variant):
+    """Recurrent AM-SU: (x [T, B, N], w_rec, params, state, gain) -> (spikes, membrane, astrocyte, state), float64
+    (the recurrent sum's order differs between matmul and the kernel's dot product: spikes must still match)."""
+    rng = np.random.default_rng(600 + variant)
+    x = rng.standard_normal((50, 4, 12)) * 0.6 + 0.3
+    w = rng.standard_normal((12, 12)) * 0.3
+    g = rng.standard_normal(12) * 0.5
+    st, vt, at, ft = REGISTRY.get(component, "torch")(*map(torch.from_numpy, (x, w)), p, gain=torch.from_numpy(g))
+    sn, vn, an, fn = REGISTRY.get(component, "numba")(x, w, p, gain=g)
+    assert st.sum() > 50
+    np.testing.assert_array_equal(st.numpy(), sn)
+    np.testing.assert_allclose(vt.numpy(), vn, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(at.numpy(), an, rtol=1e-12, atol=1e-12)
+    for a, b in zip(ft, fn):
+        np.testing.assert_allclose(a.numpy(), b, rtol=1e-12, atol=1e-12)
+
+
+PARITY_CASES["amsu"] = _amsu_parity
+
+VARIANTS["nalsm"] = [{"grid": (4, 4, 3), "n_input": 30, "duration": 40},
+                     {"grid": (4, 4, 3), "n_input": 30, "duration": 40, "plasticity": "stdp", "tau_syn": 2.5},
+                     {"grid": (3, 4, 3), "n_input": 30, "duration": 40, "plasticity": "none", "t_ref": 0, "w_max": 6.0}]
+
+
+def _nalsm_parity(component, p, variant):
+    from neuro.models.nalsm import build_network
+
+    net = build_network(p)
+    rng = np.random.default_rng(variant)
+    probs = rng.random((5, p.n_input)) * 0.6
+    keys = np.arange(5) + 11 * variant
+    w = net.w0.astype(np.float64)
+    kw = dict(w=w, mode=p.plasticity, duration=p.duration, decay=True, n_record=5)
+    a = REGISTRY.get(component, "torch")(p, net, probs, keys, **kw)
+    b = REGISTRY.get(component, "numba")(p, net, probs, keys, **kw)
+    assert a.counts.sum() > 0
+    assert np.array_equal(a.counts, b.counts) and np.array_equal(a.raster, b.raster)
+    np.testing.assert_allclose(a.astro, b.astro, rtol=1e-9, atol=1e-12)
+
+
+PARITY_CASES["nalsm"] = _nalsm_parity
+
 
 def _params_cls(component):
     module, _, attr = PARAMS[component].partition(":")

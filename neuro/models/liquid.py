@@ -26,7 +26,9 @@ class LiquidParams:
     frac_exc: excitatory fraction. lam: connection length (grid units). c: connection scale per
     ``(pre, post)`` class pair, keys ``"ee" "ei" "ie" "ii"`` (default: Maass et al. 2002).
     w: initial weight magnitude per class pair. n_input, input_density, w_input: the input projection
-    (each (input, liquid neuron) pair connected with probability ``input_density``). seed: RNG seed."""
+    (each (input, liquid neuron) pair connected with probability ``input_density``); input_sign:
+    ``"positive"`` or ``"random"`` (each input synapse excitatory or inhibitory with probability 1/2, as
+    in NALSM; ``Liquid.in_sign``). seed: RNG seed."""
 
     grid: tuple[int, int, int] = (10, 10, 10)
     frac_exc: float = 0.8
@@ -36,6 +38,7 @@ class LiquidParams:
     n_input: int = 784
     input_density: float = 0.1
     w_input: float = 1.0
+    input_sign: str = "positive"
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -53,6 +56,8 @@ class LiquidParams:
             for k, v in d.items():
                 if not (isinstance(v, (int, float)) and 0.0 <= v <= hi):
                     raise ConfigError(f"liquid.{table}.{k}={v!r} is out of range; allowed: a number in [0, {hi}].")
+        if self.input_sign not in ("positive", "random"):
+            raise ConfigError(f"liquid.input_sign={self.input_sign!r} is not supported; allowed: positive, random.")
         if not isinstance(self.n_input, int) or self.n_input < 0:
             raise ConfigError(f"liquid.n_input={self.n_input!r} is out of range; allowed: an integer >= 0.")
 
@@ -66,6 +71,7 @@ class Liquid(NamedTuple):
     cls: np.ndarray        # [n] int8, EXC (0) or INH (1)
     w: np.ndarray          # [n_post, n_pre] float32 magnitudes (0 = no synapse)
     w_in: np.ndarray       # [n, n_input] float32 input magnitudes
+    in_sign: np.ndarray | None = None  # [n, n_input] +-1 (input_sign = "random"); None: all +1
 
     @property
     def sign(self) -> np.ndarray:
@@ -107,7 +113,10 @@ def build_liquid(p: LiquidParams = LiquidParams()) -> Liquid:
     conn = rng.random((n, n)) < prob
     w = np.where(conn, wmag, 0.0).astype(np.float32)
     w_in = np.where(rng.random((n, p.n_input)) < p.input_density, p.w_input, 0.0).astype(np.float32)
-    return Liquid(pos, cls, w, w_in)
+    in_sign = None
+    if p.input_sign == "random":
+        in_sign = np.where(rng.random((n, p.n_input)) < 0.5, -1.0, 1.0).astype(np.float32)
+    return Liquid(pos, cls, w, w_in, in_sign)
 
 
 def connection_probability(p: LiquidParams, d: np.ndarray, pair: str) -> np.ndarray:

@@ -21,6 +21,8 @@ from neuro.errors import ConfigError
 from neuro.train.contrastive_config import ContrastiveConfig
 from neuro.train.hebbian_config import HebbianConfig
 from neuro.train.ff_config import FFConfig
+from neuro.train.amsu_config import AMSUConfig
+from neuro.train.nalsm_config import NALSMConfig
 
 DatasetName = Literal["digits", "mnist", "fashion_mnist"]
 EncodingName = Literal["rate", "latency", "direct"]
@@ -35,7 +37,7 @@ ScheduleName = Literal["cosine", "step", "none"]
 BackendName = Literal["torch", "numba"]
 # learning rules `neuro train` dispatches on (train.rule); "backprop" = surrogate BPTT / backprop.
 RuleName = Literal["backprop", "ff", "ff_unsup", "ff_spiking", "ff_model_free", "ep", "chl", "dualprop",
-                   "krotov", "softhebb"]
+                   "krotov", "softhebb", "amsu", "nalsm"]
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,8 @@ class RunConfig:
     ff: FFConfig = field(default_factory=FFConfig)
     contrastive: ContrastiveConfig = field(default_factory=ContrastiveConfig)
     hebbian: HebbianConfig = field(default_factory=HebbianConfig)
+    amsu: AMSUConfig = field(default_factory=AMSUConfig)
+    nalsm: NALSMConfig = field(default_factory=NALSMConfig)
 
     def __post_init__(self) -> None:
         if self.train.loss in ("rate_ce", "count_mse") and not self.model.spiking:

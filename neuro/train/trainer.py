@@ -189,6 +189,8 @@ RULE_TRAINERS: dict[str, str] = {
     "dualprop": "neuro.train.contrastive_trainer:train",
     "krotov": "neuro.train.hebbian_trainer:train",
     "softhebb": "neuro.train.hebbian_trainer:train",
+    "amsu": "neuro.train.amsu_trainer:train",
+    "nalsm": "neuro.train.nalsm_trainer:train",
 }
 
 
