@@ -50,7 +50,9 @@ def _cmd_train(a: argparse.Namespace) -> int:
     if m:  # rank 0
         keys = [k for k in m if k.startswith(("test_accuracy", "agreement"))] + ["spike_rate", "params", "wall_s"]
         print(", ".join(f"{k}={m[k]:.4f}" if isinstance(m[k], float) else f"{k}={m[k]}" for k in keys if k in m))
-        print(f"wrote {out}/: config.toml checkpoint.pt metrics.json history.csv curves.png")
+        folder = __import__("pathlib").Path(out)
+        names = sorted(q.name + ("/" if q.is_dir() else "") for q in folder.iterdir() if not q.name.startswith("."))
+        print(f"wrote {out}/: " + " ".join(names))
     return 0
 
 

@@ -47,7 +47,7 @@ def test_pixel_sequences_and_lif_twin(tmp_path):
 @pytest.mark.parametrize("override,match", [
     ("model.hidden=[16, 16]", r"model.hidden=\[16, 16\] has 2 entries; allowed: exactly 1"),
     ("model.kind=\"ann_mlp\"", "builds its own recurrent net"),
-    ("amsu.tau_astro=0", r"amsu.tau_astro=0 is out of range"),
+    ("amsu.tau_astro=0", r"amsu.tau_astro=0.0 is out of range; allowed: a number in \[1e-06, "),
     ("amsu.sequence=\"columns\"", "allowed values: rows, pixels"),
     ("amsu.feedback=\"gate\"", "allowed values: current, threshold"),
     ("amsu.nope=1", "unknown key amsu.nope"),
