@@ -140,7 +140,7 @@ def brian2_run(b2, p: nm.NALSMParams, net: nm.Network, draws: np.ndarray, mode: 
     ``uint8 [B, T, n_input]`` (back to back, everything reset per sample). Returns liquid spike
     counts ``[B, n_liq]``, per-sample spike lists and the timings."""
     from brian2 import (NeuronGroup, Network, Synapses, SpikeMonitor, TimedArray, defaultclock, device,
- ms, prefs, second, set_device)
+                        ms, prefs, set_device)
 
     if p.bias != 0.0:
         raise SystemExit("this benchmark models nalsm.bias = 0 (the paper's value) only.")
@@ -157,7 +157,8 @@ def brian2_run(b2, p: nm.NALSMParams, net: nm.Network, draws: np.ndarray, mode: 
     plastic = mode != "none"
 
     ns = dict(v_th=p.v_th, tau_v=p.tau_v, tau_syn=p.tau_syn, kdec=float(np.exp(-1.0 / p.tau_syn)),
-              g0=1.0 / p.tau_syn, g1=float(np.exp(-1.0 / p.tau_syn) / p.tau_syn), i_in=p.input_current, trace_a=p.trace_a,
+              g0=1.0 / p.tau_syn, g1=float(np.exp(-1.0 / p.tau_syn) / p.tau_syn), i_in=p.input_current,
+              trace_a=p.trace_a,
               trace_dec=float(np.exp(-1.0 / p.trace_tau)), lr_decay=p.lr_decay, astro_tau=p.astro_tau)
     drive = TimedArray(draws.reshape(B * T, n_in).astype(np.float64), dt=1 * ms, name="drive")
     ns["drive"] = drive
@@ -208,7 +209,8 @@ cd : 1 (constant)
     if plastic:
         a0 = p.a_plus
         astro = NeuronGroup(1, "cnt : 1\nAv : 1\napv : 1\naw : 1\nabias : 1", namespace=ns, name="astro")
-        astro.run_regularly("u1 = aw * cnt\nu2 = u1 + abias\nu3 = u2 - Av\nAv = Av + u3 / astro_tau\napv = apv * lr_decay\n"
+        astro.run_regularly("u1 = aw * cnt\nu2 = u1 + abias\nu3 = u2 - Av\nAv = Av + u3 / astro_tau\n"
+                            "apv = apv * lr_decay\n"
                             "Av = Av * lr_decay\naw = aw * lr_decay\nabias = abias * lr_decay\ncnt = 0",
                             when="end", order=4, name="astro_step")
         astro.run_regularly(f"cnt = 0\nAv = {a0!r}\napv = {a0!r}\naw = {p.astro_w!r}\n"
@@ -367,7 +369,8 @@ def _run_modes(args, b2, numba, p, net, probs, keys, draws, modes, workroot, n_t
             s_idx, t_idx, _ = np.nonzero(~same)
             first_diff = (int(s_idx[0]), int(t_idx[0]))
         hz = lambda c: float(np.mean(c) / T * 1000.0)  # noqa: E731
-        rows.append(dict(mode=mode, t32=t32, c32=c32, b_cpu=br["cpu_s"], t64=t64, t1=t1, b_run=br["run_s"], b_loop=br["loop_s"],
+        rows.append(dict(mode=mode, t32=t32, c32=c32, b_cpu=br["cpu_s"], t64=t64, t1=t1, b_run=br["run_s"],
+                         b_loop=br["loop_s"],
                          b_compile=br["compile_s"], hz32=hz(r32.counts), hz64=hz(r64.counts),
                          hzb=hz(br["counts"]), same_samples=int(same.all(axis=(1, 2)).sum()),
                          same32=int((r32.counts == br["counts"]).all(axis=1).sum()),

@@ -44,7 +44,7 @@ import numpy as np
 
 from neuro.checks import check_number
 from neuro.errors import ConfigError
-from neuro.models.liquid import EXC, INH, LiquidParams, build_liquid
+from neuro.models.liquid import EXC, LiquidParams, build_liquid
 
 Plasticity = Literal["none", "stdp", "astro"]
 PLASTICITIES: tuple[str, ...] = get_args(Plasticity)
