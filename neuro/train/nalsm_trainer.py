@@ -12,8 +12,8 @@
    standardised with training-set statistics), trained with Adam (``train.epochs``, ``train.lr``,
    ``train.batch_size``) on the cached counts; the reported test accuracy is the one at the epoch of
    best validation accuracy (the paper's protocol), the last epoch's is recorded too. A different
-   ``train.lr``, ``train.batch_size`` or ``train.seed`` on ``--resume`` retrains the readout from scratch
-   on the cached counts.
+   ``train.lr`` or ``train.batch_size`` on ``--resume`` retrains the readout from scratch on the cached
+   counts; other ``[nalsm]``/``[data]`` keys or ``train.seed`` would need new counts and are refused.
 
 Run folder: ``config.toml checkpoint.pt w_init.npy counts/ raster_test.npy metrics.json history.csv
 curves.png``.
@@ -73,14 +73,20 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
     if cfg.data.encoding != "rate":
         raise ConfigError(f"data.encoding={cfg.data.encoding!r} is not used by train.rule = \"nalsm\" (it encodes "
                           "images as Bernoulli spike trains itself); allowed: rate (the default).")
-    out.mkdir(parents=True, exist_ok=True)
-    write_text(out / "config.toml", to_toml(cfg))
     n_cfg = cfg.nalsm
     train_x, train_y, val_x, val_y, test_x, test_y, train_idx, val_idx = load_data(cfg)
     p = n_cfg.params(n_input=train_x.shape[1])
     net = nm.build_network(p)
     scale = nm.input_scale(np.concatenate([train_x, val_x]))
     state = torch.load(ckpt_path, weights_only=False) if ckpt_path.exists() else {"sim_s": 0.0, "init_done": 0}
+    sim_key = {"nalsm": {k: v for k, v in to_dict(cfg.nalsm).items() if k not in ("backend", "record")},
+               "data": to_dict(cfg.data), "seed": cfg.train.seed}
+    if state.setdefault("sim_key", sim_key) != sim_key:
+        raise ConfigError(f"--resume with different [nalsm]/[data] settings or train.seed than the cached spike "
+                          f"counts in {str(out)!r} were made with; allowed: the run's own config.toml (only [train] "
+                          "readout keys may change). Fix: resume with that config or choose another --out folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    write_text(out / "config.toml", to_toml(cfg))
     device = resolve_device(cfg.train.device)
     sim_device = device if n_cfg.backend == "torch" else None
 

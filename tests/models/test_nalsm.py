@@ -170,3 +170,5 @@ def test_pipeline_on_digits_and_resume(tmp_path):
     assert np.array_equal(np.load(tmp_path / "a" / "w_init.npy"), np.load(tmp_path / "b" / "w_init.npy"))
     with pytest.raises(ConfigError, match="already holds a run"):
         train(cfg, tmp_path / "a", progress=False)
+    with pytest.raises(ConfigError, match="different"):
+        train(load_config(None, sets + ["nalsm.astro_w=0.03"]), tmp_path / "a", resume=True, progress=False)
