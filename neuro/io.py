@@ -36,6 +36,18 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return Path(path)
 
 
+def write_csv(path: str | os.PathLike, rows: list[dict], fields) -> Path:
+    """Atomically write ``rows`` as CSV with the columns ``fields`` (missing keys empty, extra keys dropped)."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(fields), extrasaction="ignore")
+    w.writeheader()
+    w.writerows(rows)
+    return write_text(path, buf.getvalue())
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
     """Atomically write ``obj`` as indented JSON."""
     return write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n")

@@ -129,8 +129,8 @@ class NALSMParams:
 
 
 class Network(NamedTuple):
-    """Synapses sorted by presynaptic neuron (``out_ptr``, ``out_post``, ``w0``: signed initial weights,
-    ``syn_class``, ``w_lo``/``w_hi``: clipping bounds), the same synapses by postsynaptic neuron
+    """Synapses sorted by presynaptic neuron (``out_ptr``, ``out_post``, ``w0``: signed initial weights;
+    a synapse's class and clipping bounds follow its presynaptic neuron), the same synapses by postsynaptic neuron
     (``in_ptr``, ``in_syn`` (index into the presynaptic order), ``in_pre``), neuron classes
     (``cls``: EXC/INH for the liquid, 2 for inputs; ``n_liq`` liquid neurons first) and positions."""
 
@@ -140,9 +140,6 @@ class Network(NamedTuple):
     out_ptr: np.ndarray
     out_post: np.ndarray
     w0: np.ndarray
-    syn_class: np.ndarray
-    w_lo: np.ndarray
-    w_hi: np.ndarray
     in_ptr: np.ndarray
     in_syn: np.ndarray
     in_pre: np.ndarray
@@ -180,18 +177,14 @@ def build_network(p: NALSMParams) -> Network:
     sign_i = liq.in_sign[post_i, pre_i]
     pre = np.concatenate([pre_l, n_liq + pre_i]).astype(np.int64)
     post = np.concatenate([post_l, post_i]).astype(np.int64)
-    cls_syn = np.concatenate([np.where(liq.cls[pre_l] == EXC, CLASS_EXC, CLASS_INH),
-                              np.full(len(pre_i), CLASS_INPUT)]).astype(np.int8)
     w = (mag * np.concatenate([sign_l, sign_i])).astype(np.float32)
     order = np.lexsort((post, pre))
-    pre, post, cls_syn, w = pre[order], post[order], cls_syn[order], w[order]
+    pre, post, w = pre[order], post[order], w[order]
     out_ptr = np.concatenate([[0], np.cumsum(np.bincount(pre, minlength=n))]).astype(np.int64)
-    lo = np.where(cls_syn == CLASS_EXC, 0.0, -p.w_max).astype(np.float32)
-    hi = np.where(cls_syn == CLASS_INH, 0.0, p.w_max).astype(np.float32)
     by_post = np.lexsort((pre, post))
     in_ptr = np.concatenate([[0], np.cumsum(np.bincount(post, minlength=n))]).astype(np.int64)
     cls = np.concatenate([liq.cls.astype(np.int8), np.full(p.n_input, CLASS_INPUT, np.int8)])
-    return Network(n_liq, cls, liq.positions, out_ptr, post.astype(np.int32), w, cls_syn, lo, hi, in_ptr,
+    return Network(n_liq, cls, liq.positions, out_ptr, post.astype(np.int32), w, in_ptr,
                    by_post.astype(np.int64), pre[by_post].astype(np.int32))
 
 
@@ -319,8 +312,7 @@ def simulate_torch(p: NALSMParams, net: Network, probs: np.ndarray, keys: np.nda
     amax = len(gtab_np) - 1
     pre = torch.from_numpy(net.pre).to(dev)
     post = torch.from_numpy(net.out_post.astype(np.int64)).to(dev)
-    lo = torch.from_numpy(net.w_lo).to(dev, dt)
-    hi = torch.from_numpy(net.w_hi).to(dev, dt)
+    lo, hi = (torch.from_numpy(b).to(dev, dt)[pre] for b in _bounds(p, net, np.float64))
     inh_pre = torch.from_numpy(net.cls == CLASS_INH).to(dev)[pre]
     W = torch.from_numpy(np.asarray(w)).to(dev, dt).unsqueeze(0).repeat(B, 1)
     V = torch.zeros(B, n, dtype=dt, device=dev)

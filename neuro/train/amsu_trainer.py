@@ -13,8 +13,6 @@ Run folder: ``config.toml checkpoint.pt metrics.json history.csv curves.png``.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from pathlib import Path
@@ -25,7 +23,7 @@ from tqdm.auto import tqdm
 
 from neuro.device import resolve_device
 from neuro.errors import ConfigError, TrainingError
-from neuro.io import write_json, write_text
+from neuro.io import write_json, write_csv, write_text
 from neuro.models.amsu import AMSUNet, to_sequence
 from neuro.neurons.amsu import AMSUParams
 from neuro.train import checkpoint
@@ -74,7 +72,7 @@ def evaluate(model: AMSUNet, x, y, cfg: RunConfig, *, backend: str = "torch", de
 def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bool = True,
           stop_after_epoch: int | None = None) -> dict:
     """Train the recurrent AM-SU (or LIF, ``amsu.astro = false``) net into run folder ``out``."""
-    from neuro.train.trainer import make_optimizer, plot_history, prepare_data, resume_from, run_folder
+    from neuro.train.trainer import backend_metrics, make_optimizer, plot_history, prepare_data, resume_from, run_folder
 
     if cfg.train.rule != "amsu":
         raise ConfigError(f"train.rule={cfg.train.rule!r} is not handled here; allowed: amsu.")
@@ -134,7 +132,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
                         config=to_dict(cfg), architecture=checkpoint.architecture(model))
         if epoch == start_epoch:
             write_text(out / "config.toml", to_toml(cfg))
-        _write_history(out / "history.csv", history)
+        write_csv(out / "history.csv", history, HISTORY_FIELDS)
         bar.set_postfix(loss=f"{row['loss']:.4f}", eval=f"{acc:.4f}")
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
@@ -149,26 +147,10 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
     if cfg.amsu.astro:
         g = model.layer.gain.detach()
         m.update(gain_mean=float(g.mean()), gain_min=float(g.min()), gain_max=float(g.max()))
-    preds = {}
-    for backend in cfg.train.eval_backends:
-        t0 = time.perf_counter()
-        acc, preds[backend], rate = evaluate(model, data.x_eval, data.y_eval, cfg, backend=backend)
-        m[f"test_accuracy_{backend}"] = acc
-        m[f"eval_s_{backend}"] = round(time.perf_counter() - t0, 3)
-        m.setdefault("spike_rate", rate)
-    first = cfg.train.eval_backends[0]
-    m["test_accuracy"] = m[f"test_accuracy_{first}"]
-    for b in cfg.train.eval_backends[1:]:
-        m[f"agreement_{first}_{b}"] = float(np.mean(preds[first] == preds[b]))
+    m.update(backend_metrics(model, data, cfg, evaluate))
     write_json(out / "metrics.json", m)
     plot_history(history, out / "curves.png", title=f"{name} {list(cfg.model.hidden)} on {cfg.data.name} "
                                                     f"({cfg.amsu.sequence})")
     return m
 
 
-def _write_history(path: Path, history: list[dict]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(history)
-    write_text(path, buf.getvalue())

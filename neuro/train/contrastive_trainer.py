@@ -12,8 +12,6 @@ Run folder: ``config.toml checkpoint.pt metrics.json history.csv curves.png``.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from pathlib import Path
@@ -25,12 +23,14 @@ from tqdm.auto import tqdm
 
 from neuro.device import resolve_device
 from neuro.errors import ConfigError, TrainingError
-from neuro.io import write_json, write_text
+from neuro.io import write_json, write_csv, write_text
 from neuro.rules import contrastive as cr
 from neuro.train import checkpoint
 from neuro.train.config import RunConfig, to_dict, to_toml
 
 RULES = ("ep", "chl", "dualprop")
+
+HISTORY_FIELDS = ("epoch", "loss", "train_accuracy", "eval_accuracy", "lr", "epoch_s")
 
 
 class ContrastiveNet(nn.Module):
@@ -157,7 +157,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
                         config=to_dict(cfg), architecture=checkpoint.architecture(model))
         if epoch == start_epoch:
             write_text(out / "config.toml", to_toml(cfg))
-        _write_history(out / "history.csv", history)
+        write_csv(out / "history.csv", history, HISTORY_FIELDS)
         bar.set_postfix(loss=f"{row['loss']:.4f}", eval=f"{acc:.4f}")
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
@@ -173,9 +173,3 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
     return m
 
 
-def _write_history(path: Path, history: list[dict]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=["epoch", "loss", "train_accuracy", "eval_accuracy", "lr", "epoch_s"])
-    w.writeheader()
-    w.writerows(history)
-    write_text(path, buf.getvalue())

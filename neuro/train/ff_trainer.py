@@ -19,8 +19,6 @@ device's noise).
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from pathlib import Path
@@ -31,7 +29,7 @@ from tqdm.auto import tqdm
 
 from neuro.device import resolve_device
 from neuro.errors import ConfigError, TrainingError
-from neuro.io import atomic_path, write_json, write_text
+from neuro.io import atomic_path, write_json, write_csv, write_text
 from neuro.rules import ff as ffr
 from neuro.train import checkpoint
 from neuro.train.config import RunConfig, to_dict, to_toml
@@ -183,7 +181,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
                         config=to_dict(cfg), architecture=checkpoint.architecture(model))
         if epoch == start_epoch:
             write_text(out / "config.toml", to_toml(cfg))
-        _write_history(out / "history.csv", history, n_layers)
+        write_csv(out / "history.csv", history, _history_fields(n_layers))
         bar.set_postfix(ff_loss=f"{row['loss']:.4f}", eval=f"{row['eval_accuracy']:.4f}")
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
@@ -206,14 +204,9 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
     return m
 
 
-def _write_history(path: Path, history: list[dict], n_layers: int) -> None:
-    fields = ["epoch", "loss", "readout_loss", "train_accuracy", "eval_accuracy", "eval_accuracy_readout",
-              "eval_accuracy_goodness", "lr", "epoch_s"] + [f"g_{s}_{i}" for i in range(n_layers) for s in ("pos", "neg")]
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(history)
-    write_text(path, buf.getvalue())
+def _history_fields(n_layers: int) -> list[str]:
+    return ["epoch", "loss", "readout_loss", "train_accuracy", "eval_accuracy", "eval_accuracy_readout",
+            "eval_accuracy_goodness", "lr", "epoch_s"] + [f"g_{s}_{i}" for i in range(n_layers) for s in ("pos", "neg")]
 
 
 def plot_goodness(history: list[dict], n_layers: int, path: Path, theta: float, title: str = "") -> None:

@@ -24,8 +24,6 @@ Run folder: ``config.toml checkpoint.pt metrics.json history.csv curves.png rece
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import time
 from pathlib import Path
@@ -37,7 +35,7 @@ from tqdm.auto import tqdm
 
 from neuro.device import resolve_device
 from neuro.errors import ConfigError, TrainingError
-from neuro.io import atomic_path, write_json, write_text
+from neuro.io import atomic_path, write_json, write_csv, write_text
 from neuro.rules import krotov as kr
 from neuro.rules import softhebb as sh
 from neuro.train import checkpoint
@@ -251,7 +249,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
         if first_write:
             write_text(out / "config.toml", to_toml(cfg))
             first_write = False
-        _write_history(out / "history.csv", history)
+        write_csv(out / "history.csv", history, HISTORY_FIELDS)
 
     def stop() -> bool:
         return stop_after_epoch is not None and done_now >= stop_after_epoch
@@ -368,9 +366,3 @@ def plot_receptive_fields(w: torch.Tensor, data, path: Path, title: str = "", n:
     plt.close(fig)
 
 
-def _write_history(path: Path, history: list[dict]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=list(HISTORY_FIELDS))
-    w.writeheader()
-    w.writerows(history)
-    write_text(path, buf.getvalue())

@@ -21,8 +21,6 @@ curves.png``.
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from pathlib import Path
 
@@ -33,7 +31,7 @@ from tqdm.auto import tqdm
 from neuro.data.datasets import load_dataset, stratified_split
 from neuro.device import resolve_device
 from neuro.errors import ConfigError
-from neuro.io import atomic_path, write_json, write_text
+from neuro.io import atomic_path, write_json, write_csv, write_text
 from neuro.models import nalsm as nm
 from neuro.train.config import RunConfig, to_dict, to_toml
 from neuro.train.trainer import plot_history, run_folder
@@ -176,7 +174,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
     save_state()
     metrics["wall_s"] = state["wall_s"]
     write_json(out / "metrics.json", metrics)
-    write_history(out / "history.csv", hist)
+    write_csv(out / "history.csv", hist, HISTORY_FIELDS)
     plot_history(hist, out / "curves.png", title=f"{metrics['model']}-{net.n_liq} on {cfg.data.name}")
     return metrics
 
@@ -246,10 +244,3 @@ def readout(cfg: RunConfig, counts: dict, labels: tuple, state: dict, save_state
     return hist
 
 
-def write_history(path: Path, hist: list[dict]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS)
-    w.writeheader()
-    for r in hist:
-        w.writerow({k: r.get(k, "") for k in HISTORY_FIELDS})
-    write_text(path, buf.getvalue())

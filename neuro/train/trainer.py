@@ -13,8 +13,6 @@ in the checkpoint, so ``--resume`` continues exactly where the run stopped.
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import time
@@ -29,7 +27,7 @@ from neuro.data import encoding
 from neuro.data.datasets import Dataset, load_splits
 from neuro.device import resolve_device
 from neuro.errors import ConfigError, DataError, TrainingError
-from neuro.io import atomic_path, write_json, write_text
+from neuro.io import atomic_path, write_json, write_csv, write_text
 from neuro.train import checkpoint, distributed
 from neuro.train.config import RunConfig, to_dict, to_toml
 
@@ -285,7 +283,7 @@ def _train(cfg, out, ckpt_path, resume, progress, stop_after_epoch, device, info
                             architecture=checkpoint.architecture(base))
             if epoch == start_epoch:
                 write_text(out / "config.toml", to_toml(cfg))
-            _write_history(out / "history.csv", history)
+            write_csv(out / "history.csv", history, HISTORY_FIELDS)
             bar.set_postfix(loss=f"{row['loss']:.4f}", train=f"{row['train_accuracy']:.4f}", eval=f"{acc:.4f}")
         if stop_after_epoch is not None and epoch >= stop_after_epoch:
             break
@@ -314,14 +312,16 @@ def _final_metrics(cfg, model, data: Prepared, history, wall, device) -> dict:
     return m
 
 
-def backend_metrics(model, data: Prepared, cfg: RunConfig) -> dict:
+def backend_metrics(model, data: Prepared, cfg: RunConfig, evaluate_fn=None) -> dict:
     """A spiking model on the evaluation split, once per ``train.eval_backends``: accuracy and time per
-    backend, ``test_accuracy`` (the first backend's), the spike rate and the backends' agreement."""
+    backend, ``test_accuracy`` (the first backend's), the spike rate and the backends' agreement.
+    ``evaluate_fn``: a trainer's own ``evaluate`` with this module's signature (default: :func:`evaluate`)."""
+    evaluate_fn = evaluate if evaluate_fn is None else evaluate_fn
     m: dict = {}
     preds = {}
     for backend in cfg.train.eval_backends:
         t0 = time.perf_counter()
-        acc, preds[backend], rate = evaluate(model, data.x_eval, data.y_eval, cfg, backend=backend)
+        acc, preds[backend], rate = evaluate_fn(model, data.x_eval, data.y_eval, cfg, backend=backend)
         m[f"test_accuracy_{backend}"] = acc
         m[f"eval_s_{backend}"] = round(time.perf_counter() - t0, 3)
         m.setdefault("spike_rate", rate)
@@ -330,14 +330,6 @@ def backend_metrics(model, data: Prepared, cfg: RunConfig) -> dict:
     for b in cfg.train.eval_backends[1:]:
         m[f"agreement_{first}_{b}"] = float(np.mean(preds[first] == preds[b]))
     return m
-
-
-def _write_history(path: Path, history: list[dict]) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=HISTORY_FIELDS, extrasaction="ignore")
-    w.writeheader()
-    w.writerows(history)
-    write_text(path, buf.getvalue())
 
 
 def _record(folder: str, info, seen: list[int], model) -> None:

@@ -15,14 +15,13 @@ from neuro.train.config import load_config
 from neuro.train.trainer import train
 
 
-def _pair(w: float, pre_class: int = nm.CLASS_INPUT, w_max: float = 30.0) -> tuple[nm.NALSMParams, nm.Network]:
+def _pair(w: float, w_max: float = 30.0) -> tuple[nm.NALSMParams, nm.Network]:
     """Liquid neuron 0 (excitatory) fed by one synapse of weight ``w`` from input neuron 1."""
     p = nm.NALSMParams(grid=(1, 1, 1), frac_exc=1.0, n_input=1, input_density=1.0, w_max=w_max, lr_decay=1.0)
     net = nm.Network(
         n_liq=1, cls=np.array([nm.CLASS_EXC, nm.CLASS_INPUT], np.int8), positions=np.zeros((1, 3)),
         out_ptr=np.array([0, 0, 1], np.int64), out_post=np.array([0], np.int32), w0=np.array([w], np.float32),
-        syn_class=np.array([pre_class], np.int8), w_lo=np.array([-w_max], np.float32),
-        w_hi=np.array([w_max], np.float32), in_ptr=np.array([0, 1, 1], np.int64), in_syn=np.array([0], np.int64),
+        in_ptr=np.array([0, 1, 1], np.int64), in_syn=np.array([0], np.int64),
         in_pre=np.array([1], np.int32))
     return p, net
 
@@ -81,8 +80,7 @@ def _fan(k: int, w: float) -> nm.Network:
     return nm.Network(
         n_liq=k, cls=np.array([nm.CLASS_EXC] * k + [nm.CLASS_INPUT], np.int8), positions=np.zeros((k, 3)),
         out_ptr=np.array([0] * (k + 1) + [k], np.int64), out_post=np.arange(k, dtype=np.int32),
-        w0=np.full(k, w, np.float32), syn_class=np.full(k, nm.CLASS_INPUT, np.int8),
-        w_lo=np.full(k, -30.0, np.float32), w_hi=np.full(k, 30.0, np.float32),
+        w0=np.full(k, w, np.float32),
         in_ptr=np.array(list(range(k + 1)) + [k], np.int64), in_syn=np.arange(k, dtype=np.int64),
         in_pre=np.full(k, k, np.int32))
 
@@ -124,8 +122,7 @@ def test_branching_factor_ring_is_one():
     pre = np.array([0, 1, 2])
     post = np.array([1, 2, 0])
     net = nm.Network(n, np.zeros(n, np.int8), np.zeros((n, 3)), np.array([0, 1, 2, 3], np.int64),
-                     post.astype(np.int32), np.ones(3, np.float32), np.zeros(3, np.int8), np.zeros(3, np.float32),
-                     np.ones(3, np.float32), np.array([0, 1, 2, 3], np.int64), np.array([2, 0, 1], np.int64),
+                     post.astype(np.int32), np.ones(3, np.float32), np.array([0, 1, 2, 3], np.int64), np.array([2, 0, 1], np.int64),
                      pre[[2, 0, 1]].astype(np.int32))
     raster = np.zeros((120, n), np.uint8)
     for t in range(120):
