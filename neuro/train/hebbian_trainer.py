@@ -192,7 +192,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
           stop_after_epoch: int | None = None) -> dict:
     """Train a Hebbian hidden layer and its top layer into run folder ``out``; returns ``metrics.json``.
     ``stop_after_epoch`` counts epochs of both phases together (hidden first)."""
-    from neuro.train.trainer import make_optimizer, plot_history, prepare_data, run_folder
+    from neuro.train.trainer import make_optimizer, plot_history, prepare_data, restore_schedule, run_folder
 
     rule, h = cfg.train.rule, cfg.hebbian
     if rule not in RULES:
@@ -227,7 +227,7 @@ def train(cfg: RunConfig, out: str | Path, *, resume: bool = False, progress: bo
         model.load_state_dict(ckpt["model"])
         if ckpt["epoch"] > 0:   # before the top phase the optimizer is untouched: [train] settings may change
             opt.load_state_dict(ckpt["optimizer"])
-            sched.load_state_dict(ckpt["scheduler"])
+            restore_schedule(sched, ckpt["scheduler"])
         checkpoint.restore_rng(ckpt["rng"], gen)
         history, hidden_done, top_done, wall_before = ckpt["history"], ckpt["hidden_epoch"], ckpt["epoch"], ckpt["wall_s"]
         if top_done >= cfg.train.epochs:

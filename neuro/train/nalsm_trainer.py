@@ -34,7 +34,7 @@ from neuro.errors import ConfigError
 from neuro.io import atomic_path, write_json, write_csv, write_text
 from neuro.models import nalsm as nm
 from neuro.train.config import RunConfig, to_dict, to_toml
-from neuro.train.trainer import plot_history, run_folder
+from neuro.train.trainer import plot_history, restore_schedule, run_folder
 
 HISTORY_FIELDS = ("epoch", "loss", "train_accuracy", "val_accuracy", "eval_accuracy", "lr", "epoch_s")
 TEST_KEY_OFFSET = 10**9  # Bernoulli keys of test samples (training samples use their index)
@@ -210,7 +210,7 @@ def readout(cfg: RunConfig, counts: dict, labels: tuple, state: dict, save_state
     if "readout" in state:
         lin.load_state_dict(state["readout"])
         opt.load_state_dict(state["opt"])
-        sched.load_state_dict(state["sched"])
+        restore_schedule(sched, state["sched"])
     X, Y = torch.from_numpy(ftr), torch.from_numpy(np.asarray(train_y, np.int64))
     gen = torch.Generator()
 

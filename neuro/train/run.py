@@ -41,6 +41,11 @@ def load_run(run_dir: str | Path, *, need_data: bool = True) -> LoadedRun:
                               "`neuro train` (it holds config.toml and checkpoint.pt). Train first, e.g. "
                               "`neuro train examples/configs/snn_mlp_digits.toml --out runs/X`.")
     cfg = load_config(run / "config.toml")
+    if cfg.train.rule != "backprop":
+        raise ConfigError(f"the run in {str(run)!r} was trained with train.rule={cfg.train.rule!r}; its checkpoint "
+                          "holds that rule's own state, not a `model` network. Allowed: runs of train.rule='backprop' "
+                          "(surrogate-gradient SNNs and ANNs), which `neuro hw build` and `neuro energy report` read; "
+                          "retrain the network with train.rule='backprop' to compile or report it.")
     data = prepare_data(cfg) if need_data else None
     ckpt = torch.load(run / "checkpoint.pt", map_location="cpu", weights_only=False)
     arch = ckpt.get("architecture", {})

@@ -107,13 +107,30 @@ def make_optimizer(params, cfg: RunConfig, steps_per_epoch: int):
     return opt, sched
 
 
+def restore_schedule(sched, state: dict) -> None:
+    """Load a scheduler's saved ``state`` but keep the horizon the current config gives it.
+
+    A run resumed with a larger ``train.epochs`` would otherwise keep the checkpoint's cosine ``T_max``
+    and end its schedule at the old epoch count. For a cosine schedule the learning rates continue from
+    the closed form at the saved step under the new ``T_max``; other schedules keep their saved state.
+    """
+    horizon = getattr(sched, "T_max", None)
+    sched.load_state_dict(state)
+    if isinstance(sched, torch.optim.lr_scheduler.CosineAnnealingLR) and horizon != sched.T_max:
+        sched.T_max = horizon
+        step = min(sched.last_epoch, horizon)
+        for group, base in zip(sched.optimizer.param_groups, sched.base_lrs):
+            group["lr"] = sched.eta_min + (base - sched.eta_min) * (1 + math.cos(math.pi * step / horizon)) / 2
+        sched._last_lr = [g["lr"] for g in sched.optimizer.param_groups]
+
+
 def resume_from(ckpt_path: Path, cfg: RunConfig, model, opt, sched, gen: torch.Generator) -> dict:
     """Load a checkpoint into the model, optimizer, scheduler and generator; the checkpoint dict.
     ConfigError when it already holds ``train.epochs`` epochs."""
     ckpt = checkpoint.load(ckpt_path, model)
     model.load_state_dict(ckpt["model"])
     opt.load_state_dict(ckpt["optimizer"])
-    sched.load_state_dict(ckpt["scheduler"])
+    restore_schedule(sched, ckpt["scheduler"])
     checkpoint.restore_rng(ckpt["rng"], gen)
     if ckpt["epoch"] >= cfg.train.epochs:
         raise ConfigError(f"the run in {str(Path(ckpt_path).parent)!r} already finished {ckpt['epoch']} epochs; "

@@ -58,6 +58,35 @@ def test_resume_is_bit_for_bit(tmp_path, extra):
     assert full["test_accuracy"] == resumed["test_accuracy"]
 
 
+def test_restore_schedule_stretches_cosine_to_the_new_epoch_count():
+    from neuro.train.trainer import restore_schedule
+
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([w], lr=0.1)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=10)
+    for _ in range(4):
+        opt.step()
+        sched.step()
+    opt2 = torch.optim.SGD([w], lr=0.1)
+    sched2 = torch.optim.lr_scheduler.CosineAnnealingLR(opt2, T_max=20)   # resumed with twice the epochs
+    restore_schedule(sched2, sched.state_dict())
+    assert sched2.T_max == 20 and sched2.last_epoch == 4
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.05 * (1 + np.cos(np.pi * 4 / 20)), rel=1e-12)
+    for _ in range(16):
+        opt2.step()
+        sched2.step()
+    assert opt2.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)   # reaches eta_min at the new end
+
+
+def test_resume_with_more_epochs_keeps_the_configured_horizon(tmp_path):
+    base = QUICK + ["data.limit_train=256", "data.limit_test=64"]
+    train(load_config(None, base + ["train.epochs=1"]), tmp_path / "r", progress=False)
+    train(load_config(None, base + ["train.epochs=3"]), tmp_path / "r", resume=True, progress=False)
+    ckpt = torch.load(tmp_path / "r" / "checkpoint.pt", weights_only=False)
+    assert len(ckpt["history"]) == 3
+    assert ckpt["scheduler"]["T_max"] == ckpt["scheduler"]["last_epoch"] > 0   # the 3-epoch schedule ran to its end
+
+
 def test_resume_with_other_architecture_is_refused(tmp_path):
     cfg = load_config(None, QUICK + ["train.epochs=1", "data.limit_train=200", "data.limit_test=50"])
     train(cfg, tmp_path / "r", progress=False)
@@ -111,3 +140,15 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, monkeypatch):
     ckpt = torch.load(tmp_path / "nan" / "checkpoint.pt", weights_only=False)
     assert ckpt["epoch"] == 1
     assert all(torch.isfinite(v).all() for v in ckpt["model"].values())
+
+
+def test_load_run_refuses_a_run_of_another_rule(tmp_path):
+    from neuro.train.config import to_toml
+    from neuro.train.run import load_run
+
+    run = tmp_path / "hebb"
+    run.mkdir()
+    (run / "config.toml").write_text(to_toml(load_config(None, ["train.rule=krotov"])))
+    (run / "checkpoint.pt").write_bytes(b"")   # never read: the rule is checked first
+    with pytest.raises(ConfigError, match=r"train.rule='krotov'.*Allowed: runs of train.rule='backprop'"):
+        load_run(run, need_data=False)
