@@ -187,10 +187,10 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     first = out.read_text()
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
 
-    def crash(fd):
+    def crash(src, dst):
         raise OSError("disk full (simulated)")
 
-    monkeypatch.setattr("hw.verilog.generate.os.fsync", crash)
+    monkeypatch.setattr("neuro.io.os.replace", crash)
     with pytest.raises(OSError, match="simulated"):
         write_lif_neuron(FixedLIFParams(threshold=7), out)
     assert out.read_text() == first                     # the old file is untouched

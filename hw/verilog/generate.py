@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import os
 import re
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from hw.golden import FixedLIFParams
 from neuro.errors import ConfigError, HardwareError
+from neuro.io import write_text
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -61,30 +61,9 @@ def render_lif_neuron(p: FixedLIFParams, module_name: str = "lif_neuron",
     return _environment().get_template(template).render(p=p, module_name=module_name, source=repr(p))
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; generated sources are ordinary readable files
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
-
-
 def write_lif_neuron(p: FixedLIFParams, path: str | os.PathLike, module_name: str = "lif_neuron") -> Path:
     """Render the LIF neuron for ``p`` and write it atomically to ``path``; returns the path."""
-    return atomic_write_text(path, render_lif_neuron(p, module_name=module_name))
+    return write_text(path, render_lif_neuron(p, module_name=module_name))
 
 
 # ============================================================================ spiking network cores
@@ -197,5 +176,5 @@ def render_snn(net, top: str = "snn_top", max_lanes: int = 1) -> dict[str, str]:
 
 def write_snn(net, folder: str | os.PathLike, top: str = "snn_top", max_lanes: int = 1) -> dict[str, Path]:
     """Render the network and write every file atomically into ``folder``; paths by file name."""
-    return {name: atomic_write_text(Path(folder) / name, text)
+    return {name: write_text(Path(folder) / name, text)
             for name, text in render_snn(net, top, max_lanes).items()}
