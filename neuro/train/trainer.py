@@ -108,20 +108,37 @@ def make_optimizer(params, cfg: RunConfig, steps_per_epoch: int):
 
 
 def restore_schedule(sched, state: dict) -> None:
-    """Load a scheduler's saved ``state`` but keep the horizon the current config gives it.
+    """Load a scheduler's saved ``state`` (its step) but keep the schedule the current config gives it.
 
-    A run resumed with a larger ``train.epochs`` would otherwise keep the checkpoint's cosine ``T_max``
-    and end its schedule at the old epoch count. For a cosine schedule the learning rates continue from
-    the closed form at the saved step under the new ``T_max``; other schedules keep their saved state.
+    ``sched`` is the scheduler the trainer just built from the config. A run resumed with a larger
+    ``train.epochs`` would otherwise keep the checkpoint's cosine ``T_max`` (or ``step_size``) and a
+    new ``train.lr`` would be ignored. When the config's learning rate or horizon differs from the
+    checkpoint's, the learning rates continue from the config's schedule in closed form at the saved
+    step; with an unchanged config the state is restored exactly (bit-for-bit resume).
     """
-    horizon = getattr(sched, "T_max", None)
+    sch = torch.optim.lr_scheduler
+    base = list(sched.base_lrs)
+    shape = {k: getattr(sched, k) for k in ("T_max", "eta_min", "step_size", "gamma") if hasattr(sched, k)}
     sched.load_state_dict(state)
-    if isinstance(sched, torch.optim.lr_scheduler.CosineAnnealingLR) and horizon != sched.T_max:
-        sched.T_max = horizon
-        step = min(sched.last_epoch, horizon)
-        for group, base in zip(sched.optimizer.param_groups, sched.base_lrs):
-            group["lr"] = sched.eta_min + (base - sched.eta_min) * (1 + math.cos(math.pi * step / horizon)) / 2
-        sched._last_lr = [g["lr"] for g in sched.optimizer.param_groups]
+    if base == list(sched.base_lrs) and all(getattr(sched, k) == v for k, v in shape.items()):
+        return
+    sched.base_lrs = base
+    for k, v in shape.items():
+        setattr(sched, k, v)
+    step = sched.last_epoch
+    if isinstance(sched, sch.CosineAnnealingLR):
+        c = (1 + math.cos(math.pi * min(step, sched.T_max) / sched.T_max)) / 2
+        lrs = [sched.eta_min + (b - sched.eta_min) * c for b in base]
+    elif isinstance(sched, sch.StepLR):
+        lrs = [b * sched.gamma ** (step // sched.step_size) for b in base]
+    elif isinstance(sched, sch.LambdaLR):
+        lrs = [b * f(step) for b, f in zip(base, sched.lr_lambdas)]
+    else:
+        raise TrainingError(f"cannot re-derive the learning rate of a {type(sched).__name__} schedule; allowed: "
+                            "CosineAnnealingLR, StepLR, LambdaLR. Resume with the run's own [train] settings.")
+    for group, lr in zip(sched.optimizer.param_groups, lrs):
+        group["lr"] = lr
+    sched._last_lr = lrs
 
 
 def resume_from(ckpt_path: Path, cfg: RunConfig, model, opt, sched, gen: torch.Generator) -> dict:

@@ -132,4 +132,4 @@ def test_imported_run_fine_tunes_with_train_resume(tmp_path):
                  "--set", 'train.eval_backends=["torch"]']) == 0
     after = json.loads((run / "metrics.json").read_text())
     assert after["epochs"] == 2 and after["rule"] == "surrogate_bptt"
-    assert after["test_accuracy"] > before["test_accuracy"] + 0.3  # measured 0.078 -> 0.532 after 2 epochs
+    assert after["test_accuracy"] > before["test_accuracy"] + 0.3  # measured 0.078 -> 0.574 after 2 epochs

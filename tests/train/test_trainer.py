@@ -76,6 +76,15 @@ def test_restore_schedule_stretches_cosine_to_the_new_epoch_count():
         opt2.step()
         sched2.step()
     assert opt2.param_groups[0]["lr"] == pytest.approx(0.0, abs=1e-12)   # reaches eta_min at the new end
+    opt3 = torch.optim.SGD([w], lr=0.3)                                  # resumed with a new train.lr
+    sched3 = torch.optim.lr_scheduler.CosineAnnealingLR(opt3, T_max=10)
+    restore_schedule(sched3, sched.state_dict())
+    assert opt3.param_groups[0]["lr"] == pytest.approx(0.15 * (1 + np.cos(np.pi * 4 / 10)), rel=1e-12)
+    opt4 = torch.optim.SGD([w], lr=0.1)                                  # unchanged config: exact restore
+    sched4 = torch.optim.lr_scheduler.CosineAnnealingLR(opt4, T_max=10)
+    opt4.load_state_dict(opt.state_dict())
+    restore_schedule(sched4, sched.state_dict())
+    assert opt4.param_groups[0]["lr"] == opt.param_groups[0]["lr"] and sched4.state_dict() == sched.state_dict()
 
 
 def test_resume_with_more_epochs_keeps_the_configured_horizon(tmp_path):
