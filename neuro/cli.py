@@ -41,17 +41,18 @@ def _cmd_demo(a: argparse.Namespace) -> int:
 
 
 def _cmd_train(a: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from neuro.train.config import load_config
     from neuro.train.trainer import train
 
     cfg = load_config(a.config, a.set)
-    out = a.out or f"runs/{__import__('pathlib').Path(a.config).stem}"
+    out = a.out or f"runs/{Path(a.config).stem}"
     m = train(cfg, out, resume=a.resume, progress=not a.quiet)
     if m:  # rank 0
         keys = [k for k in m if k.startswith(("test_accuracy", "agreement"))] + ["spike_rate", "params", "wall_s"]
         print(", ".join(f"{k}={m[k]:.4f}" if isinstance(m[k], float) else f"{k}={m[k]}" for k in keys if k in m))
-        folder = __import__("pathlib").Path(out)
-        names = sorted(q.name + ("/" if q.is_dir() else "") for q in folder.iterdir() if not q.name.startswith("."))
+        names = sorted(q.name + ("/" if q.is_dir() else "") for q in Path(out).iterdir() if not q.name.startswith("."))
         print(f"wrote {out}/: " + " ".join(names))
     return 0
 

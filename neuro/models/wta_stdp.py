@@ -243,27 +243,23 @@ class WTANetwork:
             post_np = wta_numba(pre_np, self.w.numpy(), tuple(s.numpy() for s in st), p, learn)  # st in place
             pre, post = torch.from_numpy(pre_np), torch.from_numpy(post_np)
             counts = post.sum(0, dtype=torch.float32)
-            if learn:
-                self.theta += (st[4] - theta0).sum(0)
-                self.theta *= math.exp(-T * p.dt / p.tau_theta)
-            return (counts, pre, post) if record else (counts, None, None)
-        counts = torch.zeros(B, p.n_neurons)
-        pres, posts = [], []
-        chunk = max(1, min(T, int(2e7 // max(1, B * p.n_inputs))))
-        for t0 in range(0, T, chunk):
-            k = min(chunk, T - t0)
-            pre = (torch.rand(k, B, p.n_inputs, generator=self.gen) < prob).to(torch.uint8)
-            post = wta_dynamics(pre, self.w, st, p, learn)
-            counts += post.sum(0, dtype=torch.float32)
-            if record:
-                pres.append(pre)
-                posts.append(post)
+        else:
+            counts = torch.zeros(B, p.n_neurons)
+            pres, posts = [], []
+            chunk = max(1, min(T, int(2e7 // max(1, B * p.n_inputs))))
+            for t0 in range(0, T, chunk):
+                k = min(chunk, T - t0)
+                pre = (torch.rand(k, B, p.n_inputs, generator=self.gen) < prob).to(torch.uint8)
+                post = wta_dynamics(pre, self.w, st, p, learn)
+                counts += post.sum(0, dtype=torch.float32)
+                if record:
+                    pres.append(pre)
+                    posts.append(post)
+            pre, post = (torch.cat(pres), torch.cat(posts)) if record else (None, None)
         if learn:
             self.theta += (st[4] - theta0).sum(0)
             self.theta *= math.exp(-T * p.dt / p.tau_theta)
-        if not record:
-            return counts, None, None
-        return counts, torch.cat(pres), torch.cat(posts)
+        return (counts, pre, post) if record else (counts, None, None)
 
     def _learn(self, pre: torch.Tensor, post: torch.Tensor) -> None:
         """STDP on the recorded trains of ``B`` parallel presentations; weights move by the mean change."""
@@ -293,17 +289,14 @@ class WTANetwork:
             bar = tqdm(total=len(x), desc="wta-stdp fit", unit="img")
         for i in range(0, len(x), bs):
             xb = x[i:i + bs]
-            rate = torch.full((len(xb),), self.p.max_rate)
-            todo = torch.arange(len(xb))
-            for rep in range(self.p.max_repeats + 1):
-                counts, pre, post = self.present(xb[todo], rate[todo], learn=True, record=True)
+
+            def learn_once(todo, rate):
+                counts, pre, post = self.present(xb[todo], rate, learn=True, record=True)
                 self._learn(pre, post)
                 self.presentations += len(todo)
-                low = counts.sum(1) < self.p.min_spikes
-                if not bool(low.any()) or rep == self.p.max_repeats:
-                    break
-                todo = todo[low]
-                rate[todo] += self.p.rate_step
+                return counts
+
+            self._until_enough_spikes(len(xb), learn_once)
             self.images_seen += len(xb)
             if bar is not None:
                 bar.update(len(xb))
@@ -325,17 +318,27 @@ class WTANetwork:
             it = tqdm(it, desc="wta-stdp responses", unit="batch")
         for i in it:
             xb = x[i:i + self.p.eval_batch]
-            rate = torch.full((len(xb),), self.p.max_rate)
-            todo = torch.arange(len(xb))
-            for rep in range(self.p.max_repeats + 1):
-                counts, _, _ = self.present(xb[todo], rate[todo], learn=False)
+
+            def count_once(todo, rate):
+                counts = self.present(xb[todo], rate, learn=False)[0]
                 out[i + todo] = counts
-                low = counts.sum(1) < self.p.min_spikes
-                if not bool(low.any()) or rep == self.p.max_repeats:
-                    break
-                todo = todo[low]
-                rate[todo] += self.p.rate_step
+                return counts
+
+            self._until_enough_spikes(len(xb), count_once)
         return out
+
+    def _until_enough_spikes(self, n: int, show) -> None:
+        """Call ``show(todo, rate_hz)`` for the ``n`` images of a batch (``todo``: their indices), then
+        again for those whose counts (its return value) sum below ``min_spikes``, ``rate_step`` Hz
+        faster each time, at most ``max_repeats`` times more."""
+        rate = torch.full((n,), self.p.max_rate)
+        todo = torch.arange(n)
+        for rep in range(self.p.max_repeats + 1):
+            low = show(todo, rate[todo]).sum(1) < self.p.min_spikes
+            if not bool(low.any()) or rep == self.p.max_repeats:
+                break
+            todo = todo[low]
+            rate[todo] += self.p.rate_step
 
     def assign_labels(self, images=None, labels=None, n_classes: int | None = None, *,
                       responses: torch.Tensor | None = None) -> torch.Tensor:
