@@ -19,18 +19,13 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-_M1 = np.uint64(0x9E3779B97F4A7C15)
-_M2 = np.uint64(0xBF58476D1CE4E5B9)
-_M3 = np.uint64(0x94D049BB133111EB)
+from kernels.rng import GOLDEN, mix64
 
 
 @numba.njit(cache=True, inline="always")
 def _uniform(key, t, i, n_in):
     """A uniform in [0, 1) from (key, t, i): the splitmix64 finaliser of ``key * phi + t * n_in + i``."""
-    x = np.uint64(key) * _M1 + np.uint64(t * n_in + i) + _M1
-    x = (x ^ (x >> np.uint64(30))) * _M2
-    x = (x ^ (x >> np.uint64(27))) * _M3
-    x = x ^ (x >> np.uint64(31))
+    x = mix64(np.uint64(key) * GOLDEN + np.uint64(t * n_in + i) + GOLDEN)
     return np.float64(x >> np.uint64(11)) * (1.0 / 9007199254740992.0)
 
 

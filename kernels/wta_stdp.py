@@ -8,6 +8,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from kernels.rng import GOLDEN, mix64
+
 
 @numba.njit(cache=True, nogil=True)
 def _wta_one(pre, w, v, ge, gi, refr, theta, post, learn, dge, dgi, k_v, v_rest, v_reset, v_thresh, e_exc, e_inh,
@@ -54,6 +56,14 @@ def _wta_kernel(pre, w, v, ge, gi, refr, theta, post, learn, dge, dgi, k_v, v_re
                  v_reset, v_thresh, e_exc, e_inh, refrac, dt, theta_plus, w_inh)
 
 
+def _scalars(p):
+    """The float32 scalars ``_wta_one`` takes after ``learn``, from a ``WTAParams``."""
+    f = np.float32
+    c = p.constants()
+    return (f(c["dge"]), f(c["dgi"]), f(c["k_v"]), f(p.v_rest), f(p.v_reset), f(p.v_thresh), f(p.e_exc),
+            f(p.e_inh), f(p.refractory), f(p.dt), f(p.theta_plus), f(p.w_inh))
+
+
 def wta_dynamics(pre, w, state, p, learn):
     """``wta_dynamics`` on numpy arrays: ``pre [T, B, n_in]`` (0/1), ``w [n, n_in]``, ``state`` a tuple
     ``(v, ge, gi, refr, theta)`` of ``[B, n]`` float32 arrays (updated in place), ``p`` a ``WTAParams``.
@@ -62,12 +72,7 @@ def wta_dynamics(pre, w, state, p, learn):
     w = np.ascontiguousarray(w, dtype=np.float32)
     T, B, _ = pre.shape
     post = np.zeros((T, B, w.shape[0]), np.uint8)
-    v, ge, gi, refr, theta = state
-    f = np.float32
-    c = p.constants()
-    _wta_kernel(pre, w, v, ge, gi, refr, theta, post, bool(learn), f(c["dge"]), f(c["dgi"]), f(c["k_v"]),
-                f(p.v_rest), f(p.v_reset), f(p.v_thresh), f(p.e_exc), f(p.e_inh), f(p.refractory), f(p.dt),
-                f(p.theta_plus), f(p.w_inh))
+    _wta_kernel(pre, w, *state, post, bool(learn), *_scalars(p))
     return post
 
 
@@ -88,11 +93,8 @@ def _poisson_one(prob, seed, out):
         t = -1
         while True:
             # splitmix64: a fresh uniform in (0, 1) per spike
-            s += np.uint64(0x9E3779B97F4A7C15)
-            z = s
-            z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-            z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-            z = z ^ (z >> np.uint64(31))
+            s += GOLDEN
+            z = mix64(s)
             u = (np.float64(z >> np.uint64(11)) + 0.5) * (1.0 / 9007199254740992.0)
             t += int(np.floor(np.log(u) / lq)) + 1  # geometric gap: Bernoulli(pr) per step, exactly
             if t >= T:
@@ -128,12 +130,7 @@ def spike_counts(prob, T, seeds, w, state, p):
     prob = np.ascontiguousarray(prob, dtype=np.float64)
     w = np.ascontiguousarray(w, dtype=np.float32)
     counts = np.zeros((prob.shape[0], w.shape[0]), np.float32)
-    v, ge, gi, refr, theta = state
-    f = np.float32
-    c = p.constants()
-    _counts_kernel(prob, np.ascontiguousarray(seeds, dtype=np.uint64), int(T), w, v, ge, gi, refr, theta, counts,
-                   f(c["dge"]), f(c["dgi"]), f(c["k_v"]), f(p.v_rest), f(p.v_reset), f(p.v_thresh), f(p.e_exc),
-                   f(p.e_inh), f(p.refractory), f(p.dt), f(p.theta_plus), f(p.w_inh))
+    _counts_kernel(prob, np.ascontiguousarray(seeds, dtype=np.uint64), int(T), w, *state, counts, *_scalars(p))
     return counts
 
 
