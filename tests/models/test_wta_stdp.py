@@ -149,3 +149,15 @@ def test_bad_inputs_raise():
         net.fit(np.zeros((2, 10), np.float32))
     with pytest.raises(ConfigError, match="assign_labels"):
         net.predict(np.zeros((2, N_IN), np.float32))
+
+
+@pytest.mark.parametrize("backend", ["torch", "numba"])
+def test_silent_images_are_shown_again_up_to_max_repeats(backend):
+    x = np.zeros((3, N_IN), np.float32)
+    x[0] = 1.0                                   # image 0 fires; the two blank ones never do
+    net = WTANetwork(_params(backend=backend, min_spikes=1, max_repeats=2, batch_size=3))
+    net.fit(x)
+    assert net.presentations == 3 + 2 + 2        # all three once, then the two blanks twice more
+    assert net.images_seen == 3
+    r = net.responses(x)
+    assert float(r[0].sum()) >= 1 and float(r[1:].sum()) == 0
